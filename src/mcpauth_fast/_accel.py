@@ -1,0 +1,62 @@
+"""The one place that picks the compiled hot path or its pure-Python twin.
+
+Order: ``MCPAUTH_FAST_NO_EXTENSIONS`` set to a non-empty value forces the twin; so does
+an interpreter other than CPython; otherwise the compiled module, falling back to the
+twin when it was not built. Everything else imports the hot path from here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+NO_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS")) or (
+    platform.python_implementation() != "CPython"
+)
+
+if not NO_EXTENSIONS:
+    try:
+        from . import _speedups as _impl  # type: ignore[attr-defined]
+
+        IMPLEMENTATION = "c"
+    except ImportError:
+        from . import _speedups_py as _impl
+
+        IMPLEMENTATION = "py"
+else:
+    from . import _speedups_py as _impl
+
+    IMPLEMENTATION = "py"
+
+DEFAULT_MAX_TOKEN_BYTES: int = _impl.DEFAULT_MAX_TOKEN_BYTES
+MAX_HEADER_SEGMENT: int = _impl.MAX_HEADER_SEGMENT
+MAX_SIGNATURE_SEGMENT: int = _impl.MAX_SIGNATURE_SEGMENT
+MAX_KID_LENGTH: int = _impl.MAX_KID_LENGTH
+find_authorization = _impl.find_authorization
+parse_bearer = _impl.parse_bearer
+bearer_token = _impl.bearer_token
+b64url_decode = _impl.b64url_decode
+decode_jws = _impl.decode_jws
+check_header = _impl.check_header
+check_time_claims = _impl.check_time_claims
+extract_scopes = _impl.extract_scopes
+check_policy = _impl.check_policy
+TokenCache = _impl.TokenCache
+
+__all__ = [
+    "IMPLEMENTATION",
+    "DEFAULT_MAX_TOKEN_BYTES",
+    "MAX_HEADER_SEGMENT",
+    "MAX_SIGNATURE_SEGMENT",
+    "MAX_KID_LENGTH",
+    "find_authorization",
+    "parse_bearer",
+    "bearer_token",
+    "b64url_decode",
+    "decode_jws",
+    "check_header",
+    "check_time_claims",
+    "extract_scopes",
+    "check_policy",
+    "TokenCache",
+]

@@ -1,0 +1,413 @@
+"""Pure-Python twin of ``ext/_speedups.pyx``: the per-request hot path.
+
+Same names, signatures, results, exceptions and messages as the compiled module;
+``_speedups.pyi`` is the contract both satisfy and ``_accel`` picks one of them.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from collections import OrderedDict
+from typing import Any, Iterable, Optional
+
+import orjson
+
+from .exceptions import (
+    BearerAuthExceptionCode,
+    MCPAuthBearerAuthException,
+    MCPAuthBearerAuthExceptionDetails,
+    invalid_token,
+)
+
+DEFAULT_MAX_TOKEN_BYTES = 8192
+#: A JOSE header of an access token is a few dozen bytes; anything near this is an attack.
+MAX_HEADER_SEGMENT = 2048
+#: base64url length of a 1024-byte signature (RSA-8192), the largest we accept.
+MAX_SIGNATURE_SEGMENT = 1366
+MAX_KID_LENGTH = 512
+
+_AUTHORIZATION = b"authorization"
+_TOKEN68_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+)
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+_B64URL_CHARS = frozenset(_B64URL_ALPHABET)
+_TO_STD_ALPHABET = str.maketrans("-_", "+/")
+_TYP_PREFIX = "application/"
+
+
+def find_authorization(headers: Iterable[Any]) -> Optional[bytes]:
+    """The value of the one ``authorization`` header in raw ASGI ``scope["headers"]``.
+
+    Returns None when absent. Raises ``MCPAuthBearerAuthException`` (``invalid_request``)
+    when present more than once. Names are compared case-insensitively.
+    """
+    found: Optional[bytes] = None
+    for name, value in headers:
+        if len(name) == 13 and name.lower() == _AUTHORIZATION:
+            if found is not None:
+                raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_REQUEST)
+            found = bytes(value)
+    return found
+
+
+def parse_bearer(value: Optional[bytes], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value.
+
+    The scheme is case-insensitive and separated from the token by one or more spaces
+    (RFC 7235); the token is an RFC 6750 ``b64token``. Raises ``MCPAuthBearerAuthException``
+    with ``missing_auth_header`` (None or empty), ``invalid_auth_header_format`` (another
+    scheme, no separator, extra parts, characters outside b64token) or
+    ``missing_bearer_token`` (nothing after the scheme), and ``invalid_token`` when the
+    token is longer than ``max_token_bytes``.
+    """
+    if not value:
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.MISSING_AUTH_HEADER)
+    n = len(value)
+    if n < 6 or value[:6].lower() != b"bearer" or (n > 6 and value[6] != 0x20):
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    if n == 6:
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    start = 7
+    while start < n and value[start] == 0x20:
+        start += 1
+    if start == n:
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.MISSING_BEARER_TOKEN)
+    if n - start > max_token_bytes:
+        raise invalid_token(f"token is larger than {max_token_bytes} bytes")
+    end = n
+    while end > start and value[end - 1] == 0x3D:  # trailing "=" padding is part of b64token
+        end -= 1
+    if end == start:
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    for i in range(start, end):
+        if value[i] not in _TOKEN68_CHARS:
+            raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    return value[start:].decode("ascii")
+
+
+def bearer_token(headers: Iterable[Any], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+    """``parse_bearer(find_authorization(headers))``: the token of an ASGI request."""
+    return parse_bearer(find_authorization(headers), max_token_bytes)
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict base64url (RFC 7515 section 2): url alphabet, no padding, canonical last bits.
+
+    Raises ``ValueError`` on anything else.
+    """
+    n = len(segment)
+    if n % 4 == 1:
+        raise ValueError("invalid base64url length")
+    for c in segment:
+        if c not in _B64URL_CHARS:
+            raise ValueError("invalid base64url character")
+    if n % 4:
+        last = _B64URL_VALUE[segment[-1]]
+        if last & (0x0F if n % 4 == 2 else 0x03):
+            raise ValueError("non-canonical base64url")
+    padded = segment.translate(_TO_STD_ALPHABET) + "=" * (-n % 4)
+    return binascii.a2b_base64(padded.encode("ascii"))
+
+
+def _decode_json_object(segment: str, what: str) -> dict[str, Any]:
+    try:
+        raw = b64url_decode(segment)
+    except ValueError as exc:
+        raise invalid_token(f"{what}: {exc}") from None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise invalid_token(f"{what}: invalid JSON") from None
+    if type(value) is not dict:
+        raise invalid_token(f"{what}: not a JSON object")
+    return value
+
+
+def decode_jws(
+    token: str, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Split and decode a compact JWS: ``(header, payload, signing_input, signature)``.
+
+    Sizes are checked before anything is decoded. Raises ``MCPAuthTokenVerificationException``
+    (``invalid_token``) for a token that is not exactly three strict base64url segments whose
+    first two are JSON objects, or that exceeds a size cap.
+    """
+    n = len(token)
+    if n > max_token_bytes:
+        raise invalid_token(f"token is larger than {max_token_bytes} bytes")
+    first = token.find(".")
+    second = token.find(".", first + 1) if first >= 0 else -1
+    if second < 0 or token.find(".", second + 1) >= 0:
+        raise invalid_token("token is not a compact JWS (three segments)")
+    if first > MAX_HEADER_SEGMENT:
+        raise invalid_token("header segment is too large")
+    if n - second - 1 > MAX_SIGNATURE_SEGMENT:
+        raise invalid_token("signature segment is too large")
+    if second + 1 == n:
+        raise invalid_token("signature is empty")
+    header = _decode_json_object(token[:first], "header")
+    payload = _decode_json_object(token[first + 1 : second], "payload")
+    try:
+        signature = b64url_decode(token[second + 1 :])
+    except ValueError as exc:
+        raise invalid_token(f"signature: {exc}") from None
+    return header, payload, token[:second].encode("ascii"), signature
+
+
+def check_header(
+    header: dict[str, Any], algorithms: frozenset[str], typ: Optional[str] = None
+) -> tuple[str, Optional[str]]:
+    """Check a JOSE header against the caller's policy; return ``(alg, kid)``.
+
+    ``alg`` must be a string in ``algorithms`` (the caller's allow-list, never the token's
+    choice); ``kid``, when present, a string of at most 512 characters; ``crit`` is rejected
+    (no extension is understood); with ``typ``, the header's ``typ`` must equal it
+    case-insensitively, with or without the ``application/`` prefix (RFC 7515 4.1.9).
+    Raises ``MCPAuthTokenVerificationException`` (``invalid_token``).
+    """
+    alg = header.get("alg")
+    if type(alg) is not str:
+        raise invalid_token("header: alg is missing or not a string")
+    if alg not in algorithms:
+        raise invalid_token("header: alg is not allowed")
+    kid = header.get("kid")
+    if kid is not None:
+        if type(kid) is not str:
+            raise invalid_token("header: kid is not a string")
+        if len(kid) > MAX_KID_LENGTH:
+            raise invalid_token("header: kid is too long")
+    if "crit" in header:
+        raise invalid_token("header: unsupported critical header parameter")
+    if typ is not None:
+        actual = header.get("typ")
+        if type(actual) is not str or not _typ_matches(actual, typ):
+            raise invalid_token("header: typ does not match")
+    return alg, kid
+
+
+def _typ_matches(actual: str, expected: str) -> bool:
+    actual = actual.lower()
+    expected = expected.lower()
+    if actual.startswith(_TYP_PREFIX):
+        actual = actual[len(_TYP_PREFIX) :]
+    if expected.startswith(_TYP_PREFIX):
+        expected = expected[len(_TYP_PREFIX) :]
+    return actual == expected
+
+
+def _numeric_claim(claims: dict[str, Any], name: str) -> Optional[float]:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise invalid_token(f"claim {name} is not a number")
+        return None
+    if type(value) is not int and type(value) is not float:
+        raise invalid_token(f"claim {name} is not a number")
+    return float(value)
+
+
+def check_time_claims(
+    claims: dict[str, Any],
+    now: float,
+    leeway: float = 0.0,
+    require_exp: bool = True,
+    max_age: Optional[float] = None,
+) -> float:
+    """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
+
+    Each present claim must be a JSON number (int or float; not a string, bool or null).
+    ``exp`` is required unless ``require_exp`` is false; the token is expired when
+    ``floor(exp) <= now - leeway`` (PyJWT's rule). ``nbf`` and ``iat`` may not be later than
+    ``now + leeway``. With ``max_age``, ``iat`` is required and ``now - iat`` may not exceed
+    ``max_age + leeway``. Returns the time until which a cached verification stays valid
+    (``inf`` when the token never expires). Raises ``MCPAuthTokenVerificationException``.
+    """
+    exp = _numeric_claim(claims, "exp")
+    nbf = _numeric_claim(claims, "nbf")
+    iat = _numeric_claim(claims, "iat")
+    valid_until = math.inf
+    if exp is None:
+        if require_exp:
+            raise invalid_token("claim exp is required")
+    else:
+        valid_until = math.floor(exp) + leeway
+        if valid_until <= now:
+            raise invalid_token("token has expired")
+    if nbf is not None and nbf > now + leeway:
+        raise invalid_token("token is not yet valid (nbf)")
+    if iat is not None and iat > now + leeway:
+        raise invalid_token("token is issued in the future (iat)")
+    if max_age is not None:
+        if iat is None:
+            raise invalid_token("claim iat is required")
+        too_old_at = iat + max_age + leeway
+        if too_old_at < now:
+            raise invalid_token("token is too old (iat)")
+        if too_old_at < valid_until:
+            valid_until = too_old_at
+    return valid_until
+
+
+def _split_scopes(value: Any, out: list[str], seen: set[str]) -> None:
+    if type(value) is str:
+        for scope in value.split():
+            if scope not in seen:
+                seen.add(scope)
+                out.append(scope)
+    elif type(value) is list:
+        for item in value:
+            if type(item) is not str:
+                raise invalid_token("scope claim is not a string or a list of strings")
+            _split_scopes(item, out, seen)
+    else:
+        raise invalid_token("scope claim is not a string or a list of strings")
+
+
+def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes of a token, from ``scope``, else ``scopes``, else ``scp``.
+
+    A claim is a space-separated string or a list of strings; it is split on runs of
+    whitespace, empties dropped, order kept, duplicates removed. A claim that is absent or
+    null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
+    claim of any other type.
+    """
+    for name in ("scope", "scopes", "scp"):
+        value = claims.get(name)
+        if value is not None:
+            out: list[str] = []
+            _split_scopes(value, out, set())
+            return tuple(out)
+    return ()
+
+
+def check_policy(
+    issuer: Any,
+    audience: Any,
+    scopes: Any,
+    trusted_issuers: Optional[frozenset[str]],
+    audiences: Optional[frozenset[str]],
+    required_scopes: tuple[str, ...],
+) -> None:
+    """The per-request policy: trusted issuer, accepted audience, required scopes.
+
+    ``trusted_issuers`` / ``audiences`` of None skip that check. The issuer must equal one
+    trusted issuer exactly; the token's audience (a string or a list of strings) must
+    contain one accepted value; every scope of ``required_scopes`` must be in ``scopes``,
+    and all missing ones are reported. Raises ``MCPAuthBearerAuthException`` with
+    ``invalid_issuer``, ``invalid_audience`` or ``missing_required_scopes``.
+    """
+    if trusted_issuers is not None and (type(issuer) is not str or issuer not in trusted_issuers):
+        raise MCPAuthBearerAuthException(
+            BearerAuthExceptionCode.INVALID_ISSUER,
+            MCPAuthBearerAuthExceptionDetails(
+                expected=_expected(trusted_issuers), actual=issuer
+            ),
+        )
+    if audiences is not None and not _audience_matches(audience, audiences):
+        raise MCPAuthBearerAuthException(
+            BearerAuthExceptionCode.INVALID_AUDIENCE,
+            MCPAuthBearerAuthExceptionDetails(
+                expected=_expected(audiences),
+                actual=list(audience) if type(audience) is tuple else audience,
+            ),
+        )
+    if required_scopes:
+        missing = [s for s in required_scopes if s not in scopes]
+        if missing:
+            raise MCPAuthBearerAuthException(
+                BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES,
+                MCPAuthBearerAuthExceptionDetails(missing_scopes=missing),
+            )
+
+
+def _expected(values: frozenset[str]) -> Any:
+    if len(values) == 1:
+        return next(iter(values))
+    return sorted(values)
+
+
+def _audience_matches(audience: Any, audiences: frozenset[str]) -> bool:
+    if type(audience) is str:
+        return audience in audiences
+    if type(audience) is list or type(audience) is tuple:
+        for item in audience:
+            if type(item) is str and item in audiences:
+                return True
+    return False
+
+
+class TokenCache:
+    """A bounded LRU of verified tokens, keyed by the whole token string.
+
+    ``get`` treats an entry whose ``valid_until`` has passed as a miss and drops it.
+    ``kid`` is any hashable naming the key that verified the token (the verifier uses
+    ``(issuer, kid)``), so ``evict_kid`` can drop every token of a key that left its set.
+    A ``maxsize`` of 0 disables the cache. Not thread-safe in this pure implementation;
+    the compiled one holds a critical section on free-threaded builds.
+    """
+
+    __slots__ = ("_entries", "_maxsize", "_hits", "_misses")
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        self._entries: OrderedDict[str, tuple[Any, float, Any]] = OrderedDict()
+        self._maxsize = maxsize
+        self._hits = 0
+        self._misses = 0
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, now: float) -> Any:
+        """The value stored for ``token`` if still valid at ``now``, else None (a miss)."""
+        entry = self._entries.get(token)
+        if entry is None:
+            self._misses += 1
+            return None
+        if entry[1] <= now:
+            del self._entries[token]
+            self._misses += 1
+            return None
+        self._entries.move_to_end(token)
+        self._hits += 1
+        return entry[0]
+
+    def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
+        """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
+        if self._maxsize == 0:
+            return
+        entries = self._entries
+        entries[token] = (value, valid_until, kid)
+        entries.move_to_end(token)
+        while len(entries) > self._maxsize:
+            entries.popitem(last=False)
+
+    def evict_kid(self, kid: Any) -> int:
+        """Drop every entry stored with ``kid``; return how many were dropped."""
+        stale = [token for token, entry in self._entries.items() if entry[2] == kid]
+        for token in stale:
+            del self._entries[token]
+        return len(stale)
+
+    def clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        self._entries.clear()
+        self._hits = 0
+        self._misses = 0
+
+    def info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size", "maxsize"}``."""
+        return {
+            "hits": self._hits,
+            "misses": self._misses,
+            "size": len(self._entries),
+            "maxsize": self._maxsize,
+        }

@@ -1,0 +1,277 @@
+"""Errors of mcpauth-fast, with the names and codes of ``mcpauth`` 0.1.1.
+
+Errors are data: each one knows its HTTP status, its JSON body and the RFC 6750
+error code of its ``WWW-Authenticate`` challenge, so one place (the middleware)
+turns any of them into a response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Optional, Union
+
+Record = dict[str, Any]
+
+
+class MCPAuthException(Exception):
+    """Base class of every mcpauth-fast error.
+
+    :param code: a snake_case code that names the failure (an enum member or a string).
+    :param message: a human-readable description, safe to show to clients.
+    :param cause: what caused it; shown to clients only with ``show_error_details``.
+    """
+
+    #: HTTP status used when this error ends a request.
+    status_code: int = 500
+    #: RFC 6750 ``error`` parameter of the challenge, or None for none.
+    oauth_error: Optional[str] = None
+
+    def __init__(self, code: Union[str, Enum], message: str, cause: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.cause = cause
+        super().__init__(message)
+
+    @property
+    def error_code(self) -> str:
+        """The code as a plain string, as it appears in the JSON body."""
+        return self.code.value if isinstance(self.code, Enum) else str(self.code)
+
+    def _cause_json(self) -> Any:
+        cause = self.cause
+        if cause is None:
+            return None
+        if isinstance(cause, MCPAuthBearerAuthExceptionDetails):
+            return cause.to_dict()
+        if isinstance(cause, MCPAuthException):
+            return cause.to_json()
+        return str(cause)
+
+    def to_json(self, show_cause: bool = False) -> Record:
+        """The HTTP response body: ``error``, ``error_description`` and, if asked, ``cause``."""
+        data: Record = {"error": self.error_code, "error_description": self.message}
+        if show_cause:
+            cause = self._cause_json()
+            if cause is not None:
+                data["cause"] = cause
+        return data
+
+
+class MCPAuthConfigException(MCPAuthException):
+    """A configuration problem of mcpauth-fast itself (raised at construction)."""
+
+
+class AuthServerExceptionCode(str, Enum):
+    INVALID_SERVER_METADATA = "invalid_server_metadata"
+    INVALID_SERVER_CONFIG = "invalid_server_config"
+    MISSING_JWKS_URI = "missing_jwks_uri"
+
+
+auth_server_exception_description: dict[AuthServerExceptionCode, str] = {
+    AuthServerExceptionCode.INVALID_SERVER_METADATA: "The server metadata is invalid or malformed.",
+    AuthServerExceptionCode.INVALID_SERVER_CONFIG: (
+        "The server configuration does not match the MCP specification."
+    ),
+    AuthServerExceptionCode.MISSING_JWKS_URI: (
+        "The server metadata does not contain a JWKS URI, which is required for JWT verification."
+    ),
+}
+
+
+class MCPAuthAuthServerException(MCPAuthException):
+    """A problem with the remote authorization server (metadata, discovery)."""
+
+    def __init__(self, code: AuthServerExceptionCode, cause: Any = None) -> None:
+        super().__init__(
+            code,
+            auth_server_exception_description.get(
+                code, "An exception occurred with the authorization server."
+            ),
+            cause,
+        )
+
+
+class BearerAuthExceptionCode(str, Enum):
+    MISSING_AUTH_HEADER = "missing_auth_header"
+    INVALID_AUTH_HEADER_FORMAT = "invalid_auth_header_format"
+    MISSING_BEARER_TOKEN = "missing_bearer_token"
+    INVALID_ISSUER = "invalid_issuer"
+    INVALID_AUDIENCE = "invalid_audience"
+    MISSING_REQUIRED_SCOPES = "missing_required_scopes"
+    INVALID_TOKEN = "invalid_token"
+    # Not in mcpauth: RFC 6750 section 3.1 for a malformed request (two Authorization headers).
+    INVALID_REQUEST = "invalid_request"
+
+
+bearer_auth_exception_description: dict[BearerAuthExceptionCode, str] = {
+    BearerAuthExceptionCode.MISSING_AUTH_HEADER: (
+        "Missing `Authorization` header. Please provide a valid bearer token."
+    ),
+    BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT: (
+        'Invalid `Authorization` header format. Expected "Bearer <token>".'
+    ),
+    BearerAuthExceptionCode.MISSING_BEARER_TOKEN: (
+        "Missing bearer token in `Authorization` header. Please provide a valid token."
+    ),
+    BearerAuthExceptionCode.INVALID_ISSUER: "The token issuer does not match the expected issuer.",
+    BearerAuthExceptionCode.INVALID_AUDIENCE: (
+        "The token audience does not match the expected audience."
+    ),
+    BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES: (
+        "The token does not contain the necessary scopes for this request."
+    ),
+    BearerAuthExceptionCode.INVALID_TOKEN: "The provided token is not valid or has expired.",
+    BearerAuthExceptionCode.INVALID_REQUEST: (
+        "The request carries more than one `Authorization` header. Please send exactly one."
+    ),
+}
+
+_BEARER_STATUS = {
+    BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES: 403,
+    BearerAuthExceptionCode.INVALID_REQUEST: 400,
+}
+
+_BEARER_OAUTH_ERROR = {
+    BearerAuthExceptionCode.MISSING_AUTH_HEADER: None,
+    BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT: None,
+    BearerAuthExceptionCode.MISSING_BEARER_TOKEN: None,
+    BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES: "insufficient_scope",
+    BearerAuthExceptionCode.INVALID_REQUEST: "invalid_request",
+}
+
+
+@dataclass(frozen=True)
+class MCPAuthBearerAuthExceptionDetails:
+    """Details of a bearer failure: what was expected, what the token had, what is missing."""
+
+    cause: Any = None
+    uri: Optional[str] = None
+    missing_scopes: Optional[list[str]] = None
+    expected: Any = None
+    actual: Any = None
+
+    def to_dict(self) -> Record:
+        """The set fields, as ``model_dump(exclude_none=True)`` gives them in mcpauth."""
+        fields = {
+            "cause": self.cause,
+            "uri": self.uri,
+            "missing_scopes": self.missing_scopes,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+class MCPAuthBearerAuthException(MCPAuthException):
+    """A request that fails bearer authentication: header, issuer, audience or scopes."""
+
+    cause: Optional[MCPAuthBearerAuthExceptionDetails]
+
+    def __init__(
+        self,
+        code: BearerAuthExceptionCode,
+        cause: Optional[MCPAuthBearerAuthExceptionDetails] = None,
+    ) -> None:
+        super().__init__(
+            code,
+            bearer_auth_exception_description.get(
+                code, "An exception occurred with the Bearer auth."
+            ),
+            cause,
+        )
+        self.status_code = _BEARER_STATUS.get(code, 401)
+        self.oauth_error = _BEARER_OAUTH_ERROR.get(code, "invalid_token")
+
+    def to_json(self, show_cause: bool = False) -> Record:
+        data = super().to_json(show_cause)
+        if self.cause is not None:
+            if self.cause.uri is not None:
+                data["error_uri"] = self.cause.uri
+            if self.cause.missing_scopes is not None:
+                data["missing_scopes"] = list(self.cause.missing_scopes)
+        return data
+
+
+class MCPAuthTokenVerificationExceptionCode(str, Enum):
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_VERIFICATION_FAILED = "token_verification_failed"
+
+
+token_verification_exception_description: dict[MCPAuthTokenVerificationExceptionCode, str] = {
+    MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN: (
+        "The provided token is invalid or malformed."
+    ),
+    MCPAuthTokenVerificationExceptionCode.TOKEN_VERIFICATION_FAILED: (
+        "The token verification failed due to an error in the verification process."
+    ),
+}
+
+
+class MCPAuthTokenVerificationException(MCPAuthException):
+    """A token that cannot be verified: malformed, bad signature, unknown key, expired.
+
+    ``cause`` is a short reason (a string) that never contains the token or key material.
+    """
+
+    status_code = 401
+    oauth_error = "invalid_token"
+
+    def __init__(self, code: MCPAuthTokenVerificationExceptionCode, cause: Any = None) -> None:
+        super().__init__(
+            code,
+            token_verification_exception_description.get(
+                code, "An exception occurred while verifying the token."
+            ),
+            cause,
+        )
+
+
+class MCPAuthKeysUnavailableException(MCPAuthException):
+    """No key for the token's issuer can be had right now (the identity provider is unreachable).
+
+    Answered with 503 and ``Retry-After``, never 401: an outage must not make clients drop
+    good tokens.
+    """
+
+    status_code = 503
+
+    def __init__(self, retry_after: int = 30, cause: Any = None) -> None:
+        super().__init__(
+            "temporarily_unavailable",
+            "The signing keys of the authorization server cannot be fetched right now. "
+            "Please retry later.",
+            cause,
+        )
+        self.retry_after = retry_after
+
+
+# The names the MCP Auth documentation uses for the same errors.
+MCPAuthJwtVerificationException = MCPAuthTokenVerificationException
+
+
+class MCPAuthJwtVerificationExceptionCode(str, Enum):
+    INVALID_JWT = "invalid_token"
+    JWT_VERIFICATION_FAILED = "token_verification_failed"
+
+
+# Members compare equal to the token-verification codes, so either enum can be passed.
+token_verification_exception_description.update(
+    {
+        MCPAuthJwtVerificationExceptionCode.INVALID_JWT: token_verification_exception_description[
+            MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN
+        ],
+        MCPAuthJwtVerificationExceptionCode.JWT_VERIFICATION_FAILED: (
+            token_verification_exception_description[
+                MCPAuthTokenVerificationExceptionCode.TOKEN_VERIFICATION_FAILED
+            ]
+        ),
+    }
+)
+
+
+def invalid_token(reason: str) -> MCPAuthTokenVerificationException:
+    """An ``invalid_token`` error whose cause is ``reason`` (never the token itself)."""
+    return MCPAuthTokenVerificationException(
+        MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN, reason
+    )

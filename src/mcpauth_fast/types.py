@@ -1,0 +1,182 @@
+"""The value types of mcpauth-fast, with the names of ``mcpauth.types``."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Optional, Protocol, Union
+
+Record = dict[str, Any]
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses to change.
+
+    Verified tokens are cached and the same ``AuthInfo`` is handed to every request that
+    carries the token, so nothing a handler does to it may reach the next request. It
+    stays a real ``dict`` subclass so ``json``/``orjson``/pydantic serialise it as usual.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("token claims are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> Any:
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> FrozenDict:
+        return self
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        """A plain, mutable copy (one level deep)."""
+        return dict(self)
+
+
+def freeze(value: Any) -> Any:
+    """Deeply immutable copy of a JSON value: dicts become FrozenDict, lists tuples."""
+    if isinstance(value, dict):
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain, mutable copy of a frozen JSON value."""
+    if isinstance(value, dict):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+class AuthInfo:
+    """Authentication information extracted from a verified access token.
+
+    Immutable: verified tokens are cached, and one instance serves every request that
+    carries the same token. ``scopes`` is a tuple and ``claims`` a read-only dict.
+
+    :param token: the raw access token.
+    :param issuer: the ``iss`` claim.
+    :param subject: the ``sub`` claim.
+    :param claims: every claim of the token.
+    :param client_id: ``client_id`` (RFC 9068), else ``azp``.
+    :param scopes: the granted scopes, in token order, without duplicates.
+    :param audience: the ``aud`` claim (a string or a list of strings).
+    :param expires_at: the ``exp`` claim, or None when the token has none.
+    """
+
+    __slots__ = (
+        "token",
+        "issuer",
+        "client_id",
+        "scopes",
+        "subject",
+        "audience",
+        "claims",
+        "expires_at",
+        "__weakref__",
+    )
+
+    token: str
+    issuer: str
+    client_id: Optional[str]
+    scopes: tuple[str, ...]
+    subject: str
+    audience: Union[str, tuple[str, ...], None]
+    claims: FrozenDict
+    expires_at: Optional[float]
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        issuer: str,
+        subject: str,
+        claims: Record,
+        client_id: Optional[str] = None,
+        scopes: Any = (),
+        audience: Any = None,
+        expires_at: Optional[float] = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "token", token)
+        setattr_(self, "issuer", issuer)
+        setattr_(self, "subject", subject)
+        setattr_(self, "claims", claims if isinstance(claims, FrozenDict) else freeze(claims))
+        setattr_(self, "client_id", client_id)
+        setattr_(self, "scopes", tuple(scopes or ()))
+        setattr_(self, "audience", tuple(audience) if isinstance(audience, list) else audience)
+        setattr_(self, "expires_at", expires_at)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("AuthInfo is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("AuthInfo is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AuthInfo):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    def __hash__(self) -> int:
+        return hash((self.token, self.issuer, self.subject))
+
+    def __repr__(self) -> str:
+        # The token is a bearer credential: never put it in a repr that may reach a log.
+        return (
+            f"AuthInfo(issuer={self.issuer!r}, subject={self.subject!r}, "
+            f"client_id={self.client_id!r}, scopes={self.scopes!r}, "
+            f"audience={self.audience!r}, expires_at={self.expires_at!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_auth_info, (self.model_dump(),))
+
+    def model_dump(self, exclude_none: bool = False) -> Record:
+        """A plain, mutable dict of the fields (the pydantic spelling mcpauth users know)."""
+        data = {f: thaw(getattr(self, f)) for f in _FIELDS}
+        if exclude_none:
+            data = {k: v for k, v in data.items() if v is not None}
+        return data
+
+    def model_copy(self, *, update: Optional[Record] = None) -> AuthInfo:
+        """A new AuthInfo with some fields replaced."""
+        data = {f: getattr(self, f) for f in _FIELDS}
+        data.update(update or {})
+        return AuthInfo(**data)
+
+
+_FIELDS = (
+    "token",
+    "issuer",
+    "client_id",
+    "scopes",
+    "subject",
+    "audience",
+    "claims",
+    "expires_at",
+)
+
+
+def _rebuild_auth_info(data: Record) -> AuthInfo:
+    return AuthInfo(**data)
+
+
+class VerifyAccessTokenFunction(Protocol):
+    """A custom verifier: ``token -> AuthInfo``, sync or async.
+
+    It raises ``MCPAuthTokenVerificationException`` when the token is invalid. The
+    middleware checks issuer, audience and scopes on what it returns.
+    """
+
+    def __call__(self, token: str) -> Union[AuthInfo, Awaitable[AuthInfo]]: ...
