@@ -233,7 +233,7 @@ def check_time_claims(
         if require_exp:
             raise invalid_token("claim exp is required")
     else:
-        valid_until = math.floor(exp) + leeway
+        valid_until = float(math.floor(exp)) + leeway
         if valid_until <= now:
             raise invalid_token("token has expired")
     if nbf is not None and nbf > now + leeway:

@@ -1,0 +1,175 @@
+"""JwtVerifier: a token string in, an ``AuthInfo`` out, or an error.
+
+cache -> split and decode -> header policy -> time claims -> key -> signature -> AuthInfo
+-> cache. A cache hit costs one lookup: the entry expires with the token (the cache drops it
+at ``exp`` + leeway), and the issuer/audience/scope policy is the caller's, checked on every
+request whether the token came from the cache or not.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Optional
+
+from ._accel import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    TokenCache,
+    check_header,
+    check_time_claims,
+    decode_jws,
+    extract_scopes,
+)
+from .exceptions import invalid_token
+from .jwks import KeySource
+from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
+from .types import AuthInfo, freeze
+
+DEFAULT_CACHE_SIZE = 4096
+
+
+class JwtVerifier:
+    """Verifies compact-JWS access tokens against a key source.
+
+    :param keys: where keys come from (``StaticKeys``, ``RemoteJwks``, ``IssuerKeys``).
+    :param algorithms: the allow-list of JWS algorithms; the token never chooses outside it.
+        HMAC algorithms are allowed only when named here (and need an ``hmac_key``).
+    :param leeway: seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+    :param require_exp: refuse tokens without ``exp`` (RFC 9068 requires it).
+    :param typ: when set (e.g. ``"at+jwt"``), the JOSE ``typ`` header must match.
+    :param max_token_age: when set, ``iat`` is required and may be at most this old (seconds).
+    :param required_claims: claim names that must be present, beyond ``iss``, ``sub`` (and ``exp``).
+    :param max_token_bytes: tokens longer than this are refused before decoding.
+    :param cache_size: verified tokens kept in the LRU (0 disables the cache).
+    :param clock: the time source (seconds since the epoch), injectable for tests.
+    :raises ValueError: for an unknown algorithm or a negative size.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 60.0,
+        require_exp: bool = True,
+        typ: Optional[str] = None,
+        max_token_age: Optional[float] = None,
+        required_claims: Iterable[str] = (),
+        max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        allowed = frozenset(algorithms)
+        unknown = allowed - SUPPORTED_ALGORITHMS
+        if unknown:
+            raise ValueError(f"unsupported algorithms: {sorted(unknown)}")
+        if not allowed:
+            raise ValueError("algorithms must name at least one algorithm")
+        if leeway < 0 or max_token_bytes <= 0:
+            raise ValueError("leeway must be >= 0 and max_token_bytes > 0")
+        self.keys = keys
+        self.algorithms = allowed
+        self.leeway = float(leeway)
+        self.require_exp = require_exp
+        self.typ = typ
+        self.max_token_age = max_token_age
+        self.required_claims = tuple(required_claims)
+        self.max_token_bytes = max_token_bytes
+        self.cache = TokenCache(cache_size)
+        self.clock = clock
+
+    def cached(self, token: str) -> Optional[AuthInfo]:
+        """The ``AuthInfo`` of an already verified, still valid token, else None."""
+        result: Optional[AuthInfo] = self.cache.get(token, self.clock())
+        return result
+
+    async def verify(self, token: str) -> AuthInfo:
+        """Verify ``token``, fetching its key if it is not at hand.
+
+        :raises MCPAuthTokenVerificationException: the token is invalid (``invalid_token``).
+        :raises MCPAuthBearerAuthException: the issuer has no key source (``invalid_issuer``).
+        :raises MCPAuthKeysUnavailableException: no key set can be had right now.
+        """
+        now = self.clock()
+        info: Optional[AuthInfo] = self.cache.get(token, now)
+        if info is not None:
+            return info
+        payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
+        key = self.keys.find(issuer, kid, alg)
+        if key is None:
+            key = await self.keys.fetch(issuer, kid, alg)
+        return self._finish(token, payload, signing_input, signature, alg, kid, issuer,
+                            valid_until, key)
+
+    def verify_sync(self, token: str) -> AuthInfo:
+        """Verify ``token`` with the keys at hand, without I/O (a key not at hand is invalid)."""
+        now = self.clock()
+        info: Optional[AuthInfo] = self.cache.get(token, now)
+        if info is not None:
+            return info
+        payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
+        key = self.keys.find(issuer, kid, alg)
+        if key is None:
+            raise invalid_token("no key with the token's kid and alg")
+        return self._finish(token, payload, signing_input, signature, alg, kid, issuer,
+                            valid_until, key)
+
+    def _decode(self, token: str, now: float) -> tuple[Any, ...]:
+        # Everything that costs no signature check comes first, so garbage is refused cheaply.
+        header, payload, signing_input, signature = decode_jws(token, self.max_token_bytes)
+        alg, kid = check_header(header, self.algorithms, self.typ)
+        valid_until = check_time_claims(
+            payload, now, self.leeway, self.require_exp, self.max_token_age
+        )
+        issuer = payload.get("iss")
+        if type(issuer) is not str or not issuer:
+            raise invalid_token("claim iss is missing or not a string")
+        return payload, signing_input, signature, alg, kid, issuer, valid_until
+
+    def _finish(
+        self,
+        token: str,
+        payload: dict[str, Any],
+        signing_input: bytes,
+        signature: bytes,
+        alg: str,
+        kid: Optional[str],
+        issuer: str,
+        valid_until: float,
+        key: VerificationKey,
+    ) -> AuthInfo:
+        key.verify(alg, signing_input, signature)
+        info = auth_info_from_claims(token, issuer, payload, self.required_claims)
+        self.cache.put(token, info, valid_until, (issuer, key.kid))
+        return info
+
+
+def auth_info_from_claims(
+    token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ()
+) -> AuthInfo:
+    """Build the ``AuthInfo`` of verified ``claims``; refuse claims of the wrong shape."""
+    subject = claims.get("sub")
+    if type(subject) is not str or not subject:
+        raise invalid_token("claim sub is missing or not a string")
+    for name in required_claims:
+        if name not in claims:
+            raise invalid_token(f"claim {name} is required")
+    audience = claims.get("aud")
+    if audience is not None and type(audience) is not str:
+        if type(audience) is not list or any(type(a) is not str for a in audience):
+            raise invalid_token("claim aud is not a string or a list of strings")
+    client_id = claims.get("client_id")
+    if type(client_id) is not str:
+        client_id = claims.get("azp")
+        if type(client_id) is not str:
+            client_id = None
+    exp = claims.get("exp")
+    return AuthInfo(
+        token=token,
+        issuer=issuer,
+        subject=subject,
+        claims=freeze(claims),
+        client_id=client_id,
+        scopes=extract_scopes(claims),
+        audience=audience,
+        expires_at=float(exp) if exp is not None else None,
+    )

@@ -1,0 +1,138 @@
+"""Strict base64url, compact JWS splitting, size caps and header policy, on both implementations."""
+
+from __future__ import annotations
+
+import base64
+from types import ModuleType
+
+import pytest
+from tokens import b64url, b64url_json
+
+from mcpauth_fast.exceptions import MCPAuthTokenVerificationException
+
+HEADER = b64url_json({"alg": "RS256", "kid": "k1"})
+PAYLOAD = b64url_json({"sub": "alice", "exp": 2000000000})
+SIG = b64url(b"\x01" * 256)
+NAN_PAYLOAD = b64url(b'{"exp": NaN}')
+
+
+def invalid(fn, *args):  # type: ignore[no-untyped-def]
+    with pytest.raises(MCPAuthTokenVerificationException) as info:
+        fn(*args)
+    assert info.value.error_code == "invalid_token"
+    assert info.value.status_code == 401
+    return info.value.cause
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"ab", b"abc", b"abcd", bytes(range(256)), b"\xff\xfe"])
+def test_b64url_round_trip(speedups: ModuleType, data: bytes) -> None:
+    assert speedups.b64url_decode(b64url(data)) == data
+
+
+@pytest.mark.parametrize("segment,message", [
+    ("YQ==", "invalid base64url character"),   # padding
+    ("YQ=", "invalid base64url character"),
+    ("a+bc", "invalid base64url character"),   # standard alphabet
+    ("a/bc", "invalid base64url character"),
+    ("ab c", "invalid base64url character"),
+    ("abé", "invalid base64url character"),
+    ("ab\n", "invalid base64url character"),
+    ("a", "invalid base64url length"),
+    ("abcde", "invalid base64url length"),
+    ("YR", "non-canonical base64url"),         # 'a' is YQ; R sets unused bits
+    ("YWJ", "non-canonical base64url"),        # 'ab' is YWI
+])
+def test_b64url_is_strict(speedups: ModuleType, segment: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        speedups.b64url_decode(segment)
+    assert str(info.value) == message
+
+
+def test_decode_jws_returns_parts(speedups: ModuleType) -> None:
+    header, payload, signing_input, signature = speedups.decode_jws(f"{HEADER}.{PAYLOAD}.{SIG}")
+    assert header == {"alg": "RS256", "kid": "k1"}
+    assert payload == {"sub": "alice", "exp": 2000000000}
+    assert signing_input == f"{HEADER}.{PAYLOAD}".encode()
+    assert signature == b"\x01" * 256
+
+
+@pytest.mark.parametrize("token,cause", [
+    (f"{HEADER}.{PAYLOAD}", "token is not a compact JWS (three segments)"),
+    (f"{HEADER}.{PAYLOAD}.{SIG}.x.y", "token is not a compact JWS (three segments)"),
+    ("abc", "token is not a compact JWS (three segments)"),
+    (f"{HEADER}.{PAYLOAD}.", "signature is empty"),
+    (f"{HEADER}.{PAYLOAD}.{SIG}=", "signature: invalid base64url character"),
+    (f"{HEADER}=.{PAYLOAD}.{SIG}", "header: invalid base64url character"),
+    (f"{HEADER}.abcde.{SIG}", "payload: invalid base64url length"),
+    (f"{b64url(b'not json')}.{PAYLOAD}.{SIG}", "header: invalid JSON"),
+    (f"{b64url_json([1, 2])}.{PAYLOAD}.{SIG}", "header: not a JSON object"),
+    (f"{HEADER}.{b64url_json('str')}.{SIG}", "payload: not a JSON object"),
+    (f"{HEADER}.{NAN_PAYLOAD}.{SIG}", "payload: invalid JSON"),
+    (f"{HEADER}.{b64url(b'[' * 2000 + b']' * 2000)}.{SIG}", "payload: invalid JSON"),
+    (f".{PAYLOAD}.{SIG}", "header: invalid JSON"),
+])
+def test_decode_jws_rejects(speedups: ModuleType, token: str, cause: str) -> None:
+    assert invalid(speedups.decode_jws, token) == cause
+
+
+def test_size_caps_are_checked_before_decoding(speedups: ModuleType) -> None:
+    token = f"{HEADER}.{PAYLOAD}.{SIG}"
+    assert speedups.decode_jws(token, len(token))
+    assert invalid(speedups.decode_jws, token, len(token) - 1) == (
+        f"token is larger than {len(token) - 1} bytes")
+    assert invalid(speedups.decode_jws, "a" * 9000) == "token is larger than 8192 bytes"
+    big_header = "e" * (speedups.MAX_HEADER_SEGMENT + 4)
+    assert invalid(speedups.decode_jws, f"{big_header}.{PAYLOAD}.{SIG}") == (
+        "header segment is too large")
+    big_sig = "A" * (speedups.MAX_SIGNATURE_SEGMENT + 2)
+    assert invalid(speedups.decode_jws, f"{HEADER}.{PAYLOAD}.{big_sig}") == (
+        "signature segment is too large")
+    # A 1024-byte signature (RSA-8192) is the largest that fits.
+    assert speedups.decode_jws(f"{HEADER}.{PAYLOAD}.{b64url(bytes(1024))}")[3] == bytes(1024)
+
+
+def test_duplicate_json_keys_take_the_last_value_like_pyjwt(speedups: ModuleType) -> None:
+    payload = b64url(b'{"sub":"alice","sub":"mallory"}')
+    assert speedups.decode_jws(f"{HEADER}.{payload}.{SIG}")[1] == {"sub": "mallory"}
+
+
+ALGS = frozenset({"RS256", "ES256"})
+
+
+def test_check_header_returns_alg_and_kid(speedups: ModuleType) -> None:
+    assert speedups.check_header({"alg": "RS256", "kid": "k"}, ALGS) == ("RS256", "k")
+    assert speedups.check_header({"alg": "ES256"}, ALGS) == ("ES256", None)
+    assert speedups.check_header({"alg": "ES256", "typ": "at+jwt"}, ALGS, "at+jwt") == (
+        "ES256", None)
+    assert speedups.check_header({"alg": "ES256", "typ": "application/AT+JWT"}, ALGS,
+                                 "at+jwt") == ("ES256", None)
+
+
+@pytest.mark.parametrize("header,typ,cause", [
+    ({}, None, "header: alg is missing or not a string"),
+    ({"alg": None}, None, "header: alg is missing or not a string"),
+    ({"alg": ["RS256"]}, None, "header: alg is missing or not a string"),
+    ({"alg": "none"}, None, "header: alg is not allowed"),
+    ({"alg": "None"}, None, "header: alg is not allowed"),
+    ({"alg": "NONE"}, None, "header: alg is not allowed"),
+    ({"alg": "HS256"}, None, "header: alg is not allowed"),
+    ({"alg": "rs256"}, None, "header: alg is not allowed"),
+    ({"alg": "RS256", "kid": 1}, None, "header: kid is not a string"),
+    ({"alg": "RS256", "kid": ["a"]}, None, "header: kid is not a string"),
+    ({"alg": "RS256", "kid": "k" * 513}, None, "header: kid is too long"),
+    ({"alg": "RS256", "crit": ["exp"]}, None, "header: unsupported critical header parameter"),
+    ({"alg": "RS256", "crit": []}, None, "header: unsupported critical header parameter"),
+    ({"alg": "RS256", "typ": "JWT"}, "at+jwt", "header: typ does not match"),
+    ({"alg": "RS256"}, "at+jwt", "header: typ does not match"),
+    ({"alg": "RS256", "typ": 1}, "at+jwt", "header: typ does not match"),
+])
+def test_check_header_rejects(speedups: ModuleType, header: dict, typ: str | None,
+                              cause: str) -> None:
+    assert invalid(speedups.check_header, header, ALGS, typ) == cause
+
+
+def test_b64url_agrees_with_the_standard_library_on_canonical_input(speedups: ModuleType) -> None:
+    for n in range(64):
+        data = bytes((i * 37 + n) % 256 for i in range(n))
+        encoded = base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+        assert speedups.b64url_decode(encoded) == data
