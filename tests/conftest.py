@@ -34,3 +34,6 @@ def speedups(request: pytest.FixtureRequest) -> ModuleType:
     if module is None:
         pytest.skip("the compiled extension is switched off or not built")
     return module
+
+
+from jwks_server import jwks_server  # noqa: E402,F401 - a fixture for every test module

@@ -101,8 +101,8 @@ class SigningKey:
             header = {"alg": self.alg, "typ": "at+jwt", "kid": self.kid}
             header.update(header_extra)
         signing_input = f"{b64url_json(header)}.{b64url_json(claims)}"
-        signature = self.sign(signing_input.encode(), header.get("alg") if isinstance(
-            header.get("alg"), str) and header.get("alg") in ALL_ALGORITHMS else None)
+        # Always signed with the key's own algorithm, whatever the header claims.
+        signature = self.sign(signing_input.encode())
         return f"{signing_input}.{b64url(signature)}"
 
 

@@ -151,8 +151,10 @@ def auth_info_from_claims(
     if type(subject) is not str or not subject:
         raise invalid_token("claim sub is missing or not a string")
     for name in required_claims:
-        if name not in claims:
+        if claims.get(name) is None:
             raise invalid_token(f"claim {name} is required")
+    if "jti" in claims and type(claims["jti"]) is not str:
+        raise invalid_token("claim jti is not a string")
     audience = claims.get("aud")
     if audience is not None and type(audience) is not str:
         if type(audience) is not list or any(type(a) is not str for a in audience):

@@ -1,0 +1,161 @@
+"""The compiled hot path and its pure twin agree on arbitrary input: same value, or the same
+error with the same code and reason."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+from conftest import compiled_module
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tokens import b64url, b64url_json
+
+from mcpauth_fast import _speedups_py as py
+from mcpauth_fast.exceptions import MCPAuthException
+
+c = compiled_module()
+pytestmark = pytest.mark.skipif(c is None, reason="the compiled extension is not in use")
+SETTINGS = settings(max_examples=400, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def outcome(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        result = fn(*args)
+        return ("value", type(result).__name__, result)
+    except MCPAuthException as exc:
+        return ("error", type(exc).__name__, exc.error_code, str(exc.cause), exc.status_code)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+def same(name: str, *args: Any) -> None:
+    assert c is not None
+    assert outcome(getattr(c, name), *args) == outcome(getattr(py, name), *args)
+
+
+header_values = st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda scheme, sep, tok: scheme + sep + tok,
+              st.sampled_from([b"Bearer", b"bearer", b"BEARER", b"Basic", b"Bear", b""]),
+              st.sampled_from([b" ", b"  ", b"\t", b"", b"\x00"]),
+              st.binary(max_size=40) | st.text("ABCabc012-._~+/= ,\"", max_size=40).map(
+                  str.encode)),
+)
+
+
+@SETTINGS
+@given(header_values, st.integers(min_value=0, max_value=64))
+def test_parse_bearer(value: bytes, cap: int) -> None:
+    same("parse_bearer", value, cap)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(
+    st.sampled_from([b"authorization", b"Authorization", b"host", b"authorizatio", b"x"]),
+    header_values), max_size=5))
+def test_find_authorization_and_bearer_token(headers: list[tuple[bytes, bytes]]) -> None:
+    same("find_authorization", headers)
+    same("bearer_token", headers)
+
+
+@SETTINGS
+@given(st.text(alphabet=st.characters(max_codepoint=300), max_size=40)
+       | st.binary(max_size=40).map(b64url))
+def test_b64url_decode(segment: str) -> None:
+    same("b64url_decode", segment)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+claim_names = st.sampled_from(["exp", "nbf", "iat", "scope", "scopes", "scp", "alg", "kid",
+                               "typ", "crit", "iss", "sub", "aud"])
+claim_sets = st.dictionaries(claim_names, json_values | st.integers(1_700_000_000, 1_900_000_000),
+                             max_size=6)
+
+
+def _mutate(token: str, data: st.DataObject) -> str:
+    i = data.draw(st.integers(min_value=0, max_value=max(0, len(token) - 1)))
+    op = data.draw(st.sampled_from(["flip", "cut", "insert", "none"]))
+    if op == "flip" and token:
+        return token[:i] + data.draw(st.sampled_from("A_-.=+/é\x00")) + token[i + 1:]
+    if op == "cut":
+        return token[:i]
+    if op == "insert":
+        return token[:i] + data.draw(st.text(max_size=3)) + token[i:]
+    return token
+
+
+@SETTINGS
+@given(claim_sets, claim_sets, st.binary(max_size=80), st.data())
+def test_decode_jws(header: dict, payload: dict, sig: bytes, data: st.DataObject) -> None:
+    token = f"{b64url_json(header)}.{b64url_json(payload)}.{b64url(sig)}"
+    same("decode_jws", token)
+    same("decode_jws", _mutate(token, data))
+    same("decode_jws", token, data.draw(st.integers(min_value=0, max_value=400)))
+
+
+@SETTINGS
+@given(claim_sets, st.sampled_from([None, "at+jwt", "JWT"]))
+def test_check_header(header: dict, typ: str | None) -> None:
+    same("check_header", header, frozenset({"RS256", "ES256", "EdDSA"}), typ)
+
+
+@SETTINGS
+@given(claim_sets, st.floats(1_600_000_000, 2_000_000_000), st.sampled_from([0, 0.5, 60]),
+       st.booleans(), st.none() | st.floats(0, 1e6))
+def test_check_time_claims(claims: dict, now: float, leeway: float, require_exp: bool,
+                           max_age: float | None) -> None:
+    same("check_time_claims", claims, now, leeway, require_exp, max_age)
+
+
+@SETTINGS
+@given(claim_sets)
+def test_extract_scopes(claims: dict) -> None:
+    same("extract_scopes", claims)
+
+
+@SETTINGS
+@given(json_values, json_values, st.lists(st.text(max_size=3), max_size=3).map(tuple),
+       st.none() | st.frozensets(st.text(max_size=3), max_size=3),
+       st.none() | st.frozensets(st.text(max_size=3), max_size=3),
+       st.lists(st.text(max_size=3), max_size=3).map(tuple))
+def test_check_policy(issuer: Any, audience: Any, scopes: tuple, issuers: Any, audiences: Any,
+                      required: tuple) -> None:
+    assert c is not None
+    def run(mod: Any) -> Any:
+        try:
+            mod.check_policy(issuer, audience, scopes, issuers, audiences, required)
+            return None
+        except MCPAuthException as exc:
+            return (exc.error_code, exc.to_json(True))
+    assert run(c) == run(py)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["get", "put", "evict", "clear"]),
+                          st.sampled_from(["a", "b", "c", "d", "e"]),
+                          st.floats(0, 100), st.sampled_from(["k1", "k2", None])), max_size=40),
+       st.integers(0, 4))
+def test_token_cache_sequences(ops: list[tuple[str, str, float, Any]], maxsize: int) -> None:
+    assert c is not None
+    caches = [c.TokenCache(maxsize), py.TokenCache(maxsize)]
+    for op, token, t, kid in ops:
+        results = []
+        for cache in caches:
+            if op == "get":
+                results.append(cache.get(token, t))
+            elif op == "put":
+                results.append(cache.put(token, token + "!", t, kid))
+            elif op == "evict":
+                results.append(cache.evict_kid(kid))
+            else:
+                results.append(cache.clear())
+            results.append((cache.info(), len(cache)))
+        assert results[:2] == results[2:]
