@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ class JwksServer:
         self.mode = "ok"
         self.hang_seconds = 3.0
         self.huge_bytes = 2 << 20
-        self.cache_control: Optional[str] = None
+        self.cache_control: str | None = None
         self.fetches = 0
         self._lock = threading.Lock()
         server = self

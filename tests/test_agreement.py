@@ -3,7 +3,8 @@ error with the same code and reason."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import compiled_module

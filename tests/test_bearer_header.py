@@ -1,4 +1,4 @@
-"""Authorization header scanning and Bearer parsing (REFERENCE section 1), on both implementations."""
+"""Authorization header scanning and Bearer parsing (REFERENCE section 1), both implementations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as Code,
+)
+from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthException,
     MCPAuthTokenVerificationException,
 )

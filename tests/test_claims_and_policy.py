@@ -11,6 +11,8 @@ import pytest
 
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as Code,
+)
+from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthException,
     MCPAuthTokenVerificationException,
 )

@@ -24,7 +24,7 @@ def invalid(fn, *args):  # type: ignore[no-untyped-def]
     return info.value.cause
 
 
-@pytest.mark.parametrize("data", [b"", b"a", b"ab", b"abc", b"abcd", bytes(range(256)), b"\xff\xfe"])
+@pytest.mark.parametrize("data", [b"", b"a", b"ab", b"abc", b"abcd", bytes(range(256)), b"\xff"])
 def test_b64url_round_trip(speedups: ModuleType, data: bytes) -> None:
     assert speedups.b64url_decode(b64url(data)) == data
 

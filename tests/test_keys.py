@@ -730,7 +730,7 @@ def test_mixed_jwks(keys: Keys) -> None:
     assert [key.kid for key in usable] == ["rsa", "p256", "ed", "p521"]
     assert len(problems) == len(bad)
     bad_indices = [i for i, jwk in enumerate(document["keys"]) if not any(jwk is g for g in good)]
-    for index, problem in zip(bad_indices, problems):
+    for index, problem in zip(bad_indices, problems, strict=True):
         assert problem.startswith(f"keys[{index}]: ")
     # No key material in any message.
     text = "\n".join(problems)

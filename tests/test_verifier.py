@@ -12,7 +12,6 @@ from tokens import (
     ASYMMETRIC_ALGORITHMS,
     AUDIENCE,
     ISSUER,
-    b64url,
     b64url_json,
     claims,
     signing_key,

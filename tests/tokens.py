@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Optional
+from functools import cache
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
@@ -34,7 +34,7 @@ def b64url_json(value: Any) -> str:
     return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
-def _int_bytes(value: int, length: Optional[int] = None) -> bytes:
+def _int_bytes(value: int, length: int | None = None) -> bytes:
     length = length or max(1, (value.bit_length() + 7) // 8)
     return value.to_bytes(length, "big")
 
@@ -76,7 +76,7 @@ class SigningKey:
         jwk.update(extra)
         return jwk
 
-    def sign(self, signing_input: bytes, alg: Optional[str] = None) -> bytes:
+    def sign(self, signing_input: bytes, alg: str | None = None) -> bytes:
         alg = alg or self.alg
         if alg.startswith("HS"):
             return hmac.new(self.private, signing_input, _HMAC_HASHES[alg]).digest()
@@ -94,7 +94,7 @@ class SigningKey:
             return _int_bytes(r, size) + _int_bytes(s, size)
         return bytes(self.private.sign(signing_input))
 
-    def mint(self, claims: dict[str, Any], header: Optional[dict[str, Any]] = None,
+    def mint(self, claims: dict[str, Any], header: dict[str, Any] | None = None,
              **header_extra: Any) -> str:
         """A compact JWS of ``claims``; ``header`` replaces the default header entirely."""
         if header is None:
@@ -106,8 +106,8 @@ class SigningKey:
         return f"{signing_input}.{b64url(signature)}"
 
 
-@lru_cache(maxsize=None)
-def signing_key(alg: str, kid: Optional[str] = None, variant: int = 0) -> SigningKey:
+@cache
+def signing_key(alg: str, kid: str | None = None, variant: int = 0) -> SigningKey:
     """One real key per (alg, kid, variant), generated once per test session."""
     kid = kid or f"{alg.lower()}-{variant}"
     private: Any

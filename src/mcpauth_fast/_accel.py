@@ -14,19 +14,23 @@ NO_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS")) or (
     platform.python_implementation() != "CPython"
 )
 
-if not NO_EXTENSIONS:
-    try:
-        from . import _speedups as _impl  # type: ignore[attr-defined]
+from types import ModuleType
 
-        IMPLEMENTATION = "c"
-    except ImportError:
-        from . import _speedups_py as _impl
 
-        IMPLEMENTATION = "py"
-else:
-    from . import _speedups_py as _impl
+def _load() -> tuple[ModuleType, str]:
+    if not NO_EXTENSIONS:
+        try:
+            from . import _speedups
 
-    IMPLEMENTATION = "py"
+            return _speedups, "c"
+        except ImportError:
+            pass
+    from . import _speedups_py
+
+    return _speedups_py, "py"
+
+
+_impl, IMPLEMENTATION = _load()
 
 DEFAULT_MAX_TOKEN_BYTES: int = _impl.DEFAULT_MAX_TOKEN_BYTES
 MAX_HEADER_SEGMENT: int = _impl.MAX_HEADER_SEGMENT

@@ -9,7 +9,8 @@ from __future__ import annotations
 import binascii
 import math
 from collections import OrderedDict
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -38,13 +39,13 @@ _TO_STD_ALPHABET = str.maketrans("-_", "+/")
 _TYP_PREFIX = "application/"
 
 
-def find_authorization(headers: Iterable[Any]) -> Optional[bytes]:
+def find_authorization(headers: Iterable[Any]) -> bytes | None:
     """The value of the one ``authorization`` header in raw ASGI ``scope["headers"]``.
 
     Returns None when absent. Raises ``MCPAuthBearerAuthException`` (``invalid_request``)
     when present more than once. Names are compared case-insensitively.
     """
-    found: Optional[bytes] = None
+    found: bytes | None = None
     for name, value in headers:
         if len(name) == 13 and name.lower() == _AUTHORIZATION:
             if found is not None:
@@ -53,7 +54,7 @@ def find_authorization(headers: Iterable[Any]) -> Optional[bytes]:
     return found
 
 
-def parse_bearer(value: Optional[bytes], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
     """The token of an ``Authorization: Bearer <token>`` header value.
 
     The scheme is case-insensitive and separated from the token by one or more spaces
@@ -158,8 +159,8 @@ def decode_jws(
 
 
 def check_header(
-    header: dict[str, Any], algorithms: frozenset[str], typ: Optional[str] = None
-) -> tuple[str, Optional[str]]:
+    header: dict[str, Any], algorithms: frozenset[str], typ: str | None = None
+) -> tuple[str, str | None]:
     """Check a JOSE header against the caller's policy; return ``(alg, kid)``.
 
     ``alg`` must be a string in ``algorithms`` (the caller's allow-list, never the token's
@@ -198,7 +199,7 @@ def _typ_matches(actual: str, expected: str) -> bool:
     return actual == expected
 
 
-def _numeric_claim(claims: dict[str, Any], name: str) -> Optional[float]:
+def _numeric_claim(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         if name in claims:
@@ -214,7 +215,7 @@ def check_time_claims(
     now: float,
     leeway: float = 0.0,
     require_exp: bool = True,
-    max_age: Optional[float] = None,
+    max_age: float | None = None,
 ) -> float:
     """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
 
@@ -287,8 +288,8 @@ def check_policy(
     issuer: Any,
     audience: Any,
     scopes: Any,
-    trusted_issuers: Optional[frozenset[str]],
-    audiences: Optional[frozenset[str]],
+    trusted_issuers: frozenset[str] | None,
+    audiences: frozenset[str] | None,
     required_scopes: tuple[str, ...],
 ) -> None:
     """The per-request policy: trusted issuer, accepted audience, required scopes.

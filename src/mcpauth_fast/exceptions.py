@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Optional, Union
+from typing import Any
 
 Record = dict[str, Any]
 
@@ -25,9 +25,9 @@ class MCPAuthException(Exception):
     #: HTTP status used when this error ends a request.
     status_code: int = 500
     #: RFC 6750 ``error`` parameter of the challenge, or None for none.
-    oauth_error: Optional[str] = None
+    oauth_error: str | None = None
 
-    def __init__(self, code: Union[str, Enum], message: str, cause: Any = None) -> None:
+    def __init__(self, code: str | Enum, message: str, cause: Any = None) -> None:
         self.code = code
         self.message = message
         self.cause = cause
@@ -146,8 +146,8 @@ class MCPAuthBearerAuthExceptionDetails:
     """Details of a bearer failure: what was expected, what the token had, what is missing."""
 
     cause: Any = None
-    uri: Optional[str] = None
-    missing_scopes: Optional[list[str]] = None
+    uri: str | None = None
+    missing_scopes: list[str] | None = None
     expected: Any = None
     actual: Any = None
 
@@ -166,12 +166,12 @@ class MCPAuthBearerAuthExceptionDetails:
 class MCPAuthBearerAuthException(MCPAuthException):
     """A request that fails bearer authentication: header, issuer, audience or scopes."""
 
-    cause: Optional[MCPAuthBearerAuthExceptionDetails]
+    cause: MCPAuthBearerAuthExceptionDetails | None
 
     def __init__(
         self,
         code: BearerAuthExceptionCode,
-        cause: Optional[MCPAuthBearerAuthExceptionDetails] = None,
+        cause: MCPAuthBearerAuthExceptionDetails | None = None,
     ) -> None:
         super().__init__(
             code,
@@ -198,7 +198,7 @@ class MCPAuthTokenVerificationExceptionCode(str, Enum):
     TOKEN_VERIFICATION_FAILED = "token_verification_failed"
 
 
-token_verification_exception_description: dict[MCPAuthTokenVerificationExceptionCode, str] = {
+token_verification_exception_description: dict[str, str] = {
     MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN: (
         "The provided token is invalid or malformed."
     ),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -30,10 +31,10 @@ logger = logging.getLogger("mcpauth_fast.jwks")
 class KeySource(Protocol):
     """What the verifier needs from a source of keys."""
 
-    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for ``kid`` if it is at hand (no I/O), else None."""
 
-    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         """The key for ``kid``, fetching the key set if needed.
 
         Raises ``MCPAuthTokenVerificationException`` when the key does not exist and
@@ -49,22 +50,22 @@ class KeySet:
     def __init__(self, keys: Iterable[VerificationKey], problems: Iterable[str] = ()) -> None:
         self.keys: tuple[VerificationKey, ...] = tuple(keys)
         self.problems: tuple[str, ...] = tuple(problems)
-        self._by_kid: dict[Optional[str], VerificationKey] = {}
+        self._by_kid: dict[str | None, VerificationKey] = {}
         for key in self.keys:
             # The first key wins a duplicated kid: a later one cannot shadow it.
             self._by_kid.setdefault(key.kid, key)
 
     @classmethod
     def from_jwks(cls, document: Mapping[str, Any]) -> KeySet:
-        """Parse a JWKS document; keys that cannot be used are skipped and listed in ``problems``."""
+        """Parse a JWKS document; unusable keys are skipped and listed in ``problems``."""
         keys, problems = keys_from_jwks(document)
         return cls(keys, problems)
 
     @property
-    def kids(self) -> frozenset[Optional[str]]:
+    def kids(self) -> frozenset[str | None]:
         return frozenset(self._by_kid)
 
-    def select(self, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def select(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key named ``kid`` that can verify ``alg``.
 
         A token without ``kid`` is matched only when exactly one key of the set can verify
@@ -77,7 +78,7 @@ class KeySet:
         return candidates[0] if len(candidates) == 1 else None
 
 
-def _no_key(kid: Optional[str]) -> Exception:
+def _no_key(kid: str | None) -> Exception:
     if kid is None:
         return invalid_token("token has no kid and no single key matches its alg")
     return invalid_token("no key with the token's kid and alg")
@@ -90,7 +91,7 @@ class StaticKeys:
     """
 
     def __init__(
-        self, keys: Union[Mapping[str, Any], Iterable[Union[VerificationKey, Mapping[str, Any]]]]
+        self, keys: Mapping[str, Any] | Iterable[VerificationKey | Mapping[str, Any]]
     ) -> None:
         if isinstance(keys, Mapping):
             key_set = KeySet.from_jwks(keys)
@@ -104,10 +105,10 @@ class StaticKeys:
             logger.warning("skipped a key: %s", problem)
         self.key_set = key_set
 
-    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         return self.key_set.select(kid, alg)
 
-    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         key = self.key_set.select(kid, alg)
         if key is None:
             raise _no_key(kid)
@@ -137,7 +138,7 @@ class RemoteJwks:
         cooldown: float = 30.0,
         timeout: float = 5.0,
         max_bytes: int = 1 << 20,
-        client: Optional[httpx.AsyncClient] = None,
+        client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
@@ -148,15 +149,15 @@ class RemoteJwks:
         self._client = client
         self._owns_client = client is None
         self._clock = clock
-        self._key_set: Optional[KeySet] = None
+        self._key_set: KeySet | None = None
         self._fetched_at = -float("inf")
         self._attempted_at = -float("inf")
-        self._lock: Optional[asyncio.Lock] = None
-        self._background: Optional[asyncio.Task[None]] = None
+        self._lock: asyncio.Lock | None = None
+        self._background: asyncio.Task[None] | None = None
         self.fetch_count = 0
-        self.last_error: Optional[str] = None
+        self.last_error: str | None = None
 
-    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         key_set = self._key_set
         if key_set is None:
             return None
@@ -175,7 +176,7 @@ class RemoteJwks:
                 self._background = loop.create_task(self._refresh_in_background())
         return key_set.select(kid, alg)
 
-    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         async with self._get_lock():
             # Another request may have fetched while this one waited for the lock.
             key = self._select_or_none(kid, alg)
@@ -205,7 +206,7 @@ class RemoteJwks:
         finally:
             self._background = None
 
-    def _select_or_none(self, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def _select_or_none(self, kid: str | None, alg: str) -> VerificationKey | None:
         return self._key_set.select(kid, alg) if self._key_set is not None else None
 
     async def _refresh(self) -> None:
@@ -266,8 +267,8 @@ class IssuerKeys:
             )
         return source
 
-    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         return self._source(issuer).find(issuer, kid, alg)
 
-    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         return await self._source(issuer).fetch(issuer, kid, alg)

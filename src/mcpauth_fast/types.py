@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Optional, Protocol, Union
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 Record = dict[str, Any]
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+class FrozenDict(dict[str, Any]):
     """A dict that refuses to change.
 
     Verified tokens are cached and the same ``AuthInfo`` is handed to every request that
@@ -35,7 +36,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
     def __deepcopy__(self, memo: Any) -> FrozenDict:
         return self
 
-    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+    def copy(self) -> dict[str, Any]:
         """A plain, mutable copy (one level deep)."""
         return dict(self)
 
@@ -88,12 +89,12 @@ class AuthInfo:
 
     token: str
     issuer: str
-    client_id: Optional[str]
+    client_id: str | None
     scopes: tuple[str, ...]
     subject: str
-    audience: Union[str, tuple[str, ...], None]
+    audience: str | tuple[str, ...] | None
     claims: FrozenDict
-    expires_at: Optional[float]
+    expires_at: float | None
 
     def __init__(
         self,
@@ -102,10 +103,10 @@ class AuthInfo:
         issuer: str,
         subject: str,
         claims: Record,
-        client_id: Optional[str] = None,
+        client_id: str | None = None,
         scopes: Any = (),
         audience: Any = None,
-        expires_at: Optional[float] = None,
+        expires_at: float | None = None,
     ) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "token", token)
@@ -149,7 +150,7 @@ class AuthInfo:
             data = {k: v for k, v in data.items() if v is not None}
         return data
 
-    def model_copy(self, *, update: Optional[Record] = None) -> AuthInfo:
+    def model_copy(self, *, update: Record | None = None) -> AuthInfo:
         """A new AuthInfo with some fields replaced."""
         data = {f: getattr(self, f) for f in _FIELDS}
         data.update(update or {})
@@ -179,4 +180,4 @@ class VerifyAccessTokenFunction(Protocol):
     middleware checks issuer, audience and scopes on what it returns.
     """
 
-    def __call__(self, token: str) -> Union[AuthInfo, Awaitable[AuthInfo]]: ...
+    def __call__(self, token: str) -> AuthInfo | Awaitable[AuthInfo]: ...

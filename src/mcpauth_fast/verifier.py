@@ -9,7 +9,8 @@ request whether the token came from the cache or not.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
@@ -51,8 +52,8 @@ class JwtVerifier:
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: float = 60.0,
         require_exp: bool = True,
-        typ: Optional[str] = None,
-        max_token_age: Optional[float] = None,
+        typ: str | None = None,
+        max_token_age: float | None = None,
         required_claims: Iterable[str] = (),
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         cache_size: int = DEFAULT_CACHE_SIZE,
@@ -77,9 +78,9 @@ class JwtVerifier:
         self.cache = TokenCache(cache_size)
         self.clock = clock
 
-    def cached(self, token: str) -> Optional[AuthInfo]:
+    def cached(self, token: str) -> AuthInfo | None:
         """The ``AuthInfo`` of an already verified, still valid token, else None."""
-        result: Optional[AuthInfo] = self.cache.get(token, self.clock())
+        result: AuthInfo | None = self.cache.get(token, self.clock())
         return result
 
     async def verify(self, token: str) -> AuthInfo:
@@ -90,7 +91,7 @@ class JwtVerifier:
         :raises MCPAuthKeysUnavailableException: no key set can be had right now.
         """
         now = self.clock()
-        info: Optional[AuthInfo] = self.cache.get(token, now)
+        info: AuthInfo | None = self.cache.get(token, now)
         if info is not None:
             return info
         payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
@@ -103,7 +104,7 @@ class JwtVerifier:
     def verify_sync(self, token: str) -> AuthInfo:
         """Verify ``token`` with the keys at hand, without I/O (a key not at hand is invalid)."""
         now = self.clock()
-        info: Optional[AuthInfo] = self.cache.get(token, now)
+        info: AuthInfo | None = self.cache.get(token, now)
         if info is not None:
             return info
         payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
@@ -132,7 +133,7 @@ class JwtVerifier:
         signing_input: bytes,
         signature: bytes,
         alg: str,
-        kid: Optional[str],
+        kid: str | None,
         issuer: str,
         valid_until: float,
         key: VerificationKey,

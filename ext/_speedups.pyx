@@ -1,0 +1,1063 @@
+# cython: language_level=3, freethreading_compatible=True, annotation_typing=False
+"""Compiled twin of ``src/mcpauth_fast/_speedups_py.py``: the per-request hot path.
+
+Same names, signatures, results, exceptions and messages as the pure-Python module;
+``_speedups.pyi`` is the contract both satisfy and ``_accel`` picks one of them.
+
+Exact ``bytes`` / ``str`` / ``dict`` / ``float`` inputs take C paths that work on the raw
+buffers; anything else (subclasses, odd types) runs the twin's own code, compiled, so
+even odd inputs give the same results and the same errors. ``annotation_typing`` is off
+so that annotations stay documentation (as in the twin) and never become type checks.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetDefault
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsDouble, PyLong_AsLongLongAndOverflow
+from cpython.object cimport PyObject
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_DATA,
+    PyUnicode_DecodeASCII,
+    PyUnicode_GET_LENGTH,
+)
+from libc.math cimport INFINITY, floor, isfinite
+from libc.string cimport memchr, memset
+
+import binascii as _binascii
+import math as _math
+
+import orjson as _orjson
+
+from mcpauth_fast.exceptions import (
+    BearerAuthExceptionCode as _BearerAuthExceptionCode,
+    MCPAuthBearerAuthException as _MCPAuthBearerAuthException,
+    MCPAuthBearerAuthExceptionDetails as _MCPAuthBearerAuthExceptionDetails,
+    invalid_token as _invalid_token,
+)
+
+cdef extern from *:
+    """
+    #define __mcpauth_is_ascii(o) PyUnicode_IS_ASCII(o)
+
+    /* ``a, b = v`` exactly as the interpreter's unpack_iterable does it (same calls in
+       the same order, same messages), for the items of a header list that are not a
+       list or tuple of two. */
+    static int __mcpauth_unpack2(PyObject *v, PyObject **a, PyObject **b) {
+        PyObject *it, *w;
+        *a = *b = NULL;
+        it = PyObject_GetIter(v);
+        if (it == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)
+                    && Py_TYPE(v)->tp_iter == NULL && !PySequence_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "cannot unpack non-iterable %.200s object",
+                             Py_TYPE(v)->tp_name);
+            }
+            return -1;
+        }
+        *a = PyIter_Next(it);
+        if (*a == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError,
+                             "not enough values to unpack (expected %d, got %d)", 2, 0);
+            goto error;
+        }
+        *b = PyIter_Next(it);
+        if (*b == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError,
+                             "not enough values to unpack (expected %d, got %d)", 2, 1);
+            goto error;
+        }
+        w = PyIter_Next(it);
+        if (w == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            Py_DECREF(it);
+            return 0;
+        }
+        Py_DECREF(w);
+    #if PY_VERSION_HEX >= 0x030E0000
+        if (PyList_CheckExact(v) || PyTuple_CheckExact(v) || PyDict_CheckExact(v)) {
+            Py_ssize_t ll = PyDict_CheckExact(v) ? PyDict_Size(v) : Py_SIZE(v);
+            if (ll > 2) {
+                PyErr_Format(PyExc_ValueError,
+                             "too many values to unpack (expected %d, got %zd)", 2, ll);
+                goto error;
+            }
+        }
+    #endif
+        PyErr_Format(PyExc_ValueError, "too many values to unpack (expected %d)", 2);
+    error:
+        Py_XDECREF(*a);
+        Py_XDECREF(*b);
+        *a = *b = NULL;
+        Py_DECREF(it);
+        return -1;
+    }
+    """
+    bint _is_ascii "__mcpauth_is_ascii"(str o) noexcept
+    int _unpack2 "__mcpauth_unpack2"(object v, PyObject** a, PyObject** b) except -1
+    # Declared here without Cython's ``except?`` checks: only ever called on exact types.
+    Py_ssize_t _dict_size "PyDict_GET_SIZE"(dict d) noexcept
+    Py_ssize_t _tuple_size "PyTuple_GET_SIZE"(object t) noexcept
+    Py_ssize_t _list_size "PyList_GET_SIZE"(object t) noexcept
+    PyObject* _tuple_item "PyTuple_GET_ITEM"(object t, Py_ssize_t i) noexcept
+    PyObject* _list_item "PyList_GET_ITEM"(object t, Py_ssize_t i) noexcept
+
+DEFAULT_MAX_TOKEN_BYTES = 8192
+#: A JOSE header of an access token is a few dozen bytes; anything near this is an attack.
+MAX_HEADER_SEGMENT = 2048
+#: base64url length of a 1024-byte signature (RSA-8192), the largest we accept.
+MAX_SIGNATURE_SEGMENT = 1366
+MAX_KID_LENGTH = 512
+
+cdef enum:
+    _C_MAX_HEADER_SEGMENT = 2048
+    _C_MAX_SIGNATURE_SEGMENT = 1366
+    _C_MAX_KID_LENGTH = 512
+    # |x| <= 2**53: an int that converts to a double exactly, so C and Python agree.
+    _EXACT_INT_BITS = 53
+
+# The twin's tables, for the generic (odd input) paths.
+_AUTHORIZATION = b"authorization"
+_TOKEN68_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+)
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+_B64URL_CHARS = frozenset(_B64URL_ALPHABET)
+_TO_STD_ALPHABET = str.maketrans("-_", "+/")
+_TYP_PREFIX = "application/"
+
+cdef object _MISSING_AUTH_HEADER = _BearerAuthExceptionCode.MISSING_AUTH_HEADER
+cdef object _INVALID_AUTH_HEADER_FORMAT = _BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT
+cdef object _MISSING_BEARER_TOKEN = _BearerAuthExceptionCode.MISSING_BEARER_TOKEN
+cdef object _INVALID_REQUEST = _BearerAuthExceptionCode.INVALID_REQUEST
+cdef object _INVALID_ISSUER = _BearerAuthExceptionCode.INVALID_ISSUER
+cdef object _INVALID_AUDIENCE = _BearerAuthExceptionCode.INVALID_AUDIENCE
+cdef object _MISSING_REQUIRED_SCOPES = _BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES
+cdef object _orjson_loads = _orjson.loads
+cdef object _JSONDecodeError = _orjson.JSONDecodeError
+
+# The C tables: 1 for an RFC 6750 b64token character; 0..63 for a base64url character,
+# 0xFF (high bit set) for anything else. Indexed by an unsigned char, never out of bounds.
+cdef unsigned char _TOKEN68_TABLE[256]
+cdef unsigned char _B64_TABLE[256]
+
+
+cdef void _init_tables() noexcept:
+    cdef const unsigned char* token68 = (
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+    )
+    cdef const unsigned char* alphabet = (
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
+    cdef int i
+    memset(_TOKEN68_TABLE, 0, 256)
+    memset(_B64_TABLE, 0xFF, 256)
+    for i in range(68):
+        _TOKEN68_TABLE[token68[i]] = 1
+    for i in range(64):
+        _B64_TABLE[alphabet[i]] = <unsigned char>i
+
+
+_init_tables()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+cdef inline object _get(object mapping, object key):
+    """``mapping.get(key)``, without the method call for an exact dict."""
+    cdef PyObject* p
+    if type(mapping) is dict:
+        p = PyDict_GetItemWithError(mapping, key)
+        if p == NULL:
+            return None
+        return <object>p
+    return mapping.get(key)
+
+
+cdef int _exceeds(Py_ssize_t size, object limit) except -1:
+    """``size > limit`` with Python semantics, in C when ``limit`` is an exact int."""
+    cdef int overflow = 0
+    cdef long long value
+    if type(limit) is int:
+        value = PyLong_AsLongLongAndOverflow(limit, &overflow)
+        if overflow:
+            return overflow < 0
+        return size > value
+    return bool(<object>size > limit)
+
+
+cdef inline bint _exact_double(object value, double* out) noexcept:
+    """A float, or an int small enough to convert exactly: C arithmetic then matches Python's."""
+    cdef int overflow = 0
+    cdef long long v
+    if type(value) is float:
+        out[0] = PyFloat_AS_DOUBLE(value)
+        return True
+    if type(value) is int:
+        v = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and -(1LL << _EXACT_INT_BITS) <= v <= (1LL << _EXACT_INT_BITS):
+            out[0] = <double>v
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------- headers
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline bint _is_authorization(const unsigned char* p) noexcept nogil:
+    # bytes.lower() only folds A-Z; for a lowercase letter t, (c | 0x20) == t holds
+    # exactly for c in {t, t - 0x20}, so this is ``p[:13].lower() == b"authorization"``.
+    return (
+        (p[0] | 0x20) == c'a' and (p[1] | 0x20) == c'u' and (p[2] | 0x20) == c't'
+        and (p[3] | 0x20) == c'h' and (p[4] | 0x20) == c'o' and (p[5] | 0x20) == c'r'
+        and (p[6] | 0x20) == c'i' and (p[7] | 0x20) == c'z' and (p[8] | 0x20) == c'a'
+        and (p[9] | 0x20) == c't' and (p[10] | 0x20) == c'i' and (p[11] | 0x20) == c'o'
+        and (p[12] | 0x20) == c'n'
+    )
+
+
+cdef object _find_authorization(object headers):
+    cdef object found = None
+    cdef object item, name, value
+    cdef PyObject* a
+    cdef PyObject* b
+    for item in headers:
+        if type(item) is tuple and _tuple_size(item) == 2:
+            name = <object>_tuple_item(item, 0)
+            value = <object>_tuple_item(item, 1)
+        elif type(item) is list and _list_size(item) == 2:
+            name = <object>_list_item(item, 0)
+            value = <object>_list_item(item, 1)
+        else:
+            _unpack2(item, &a, &b)
+            # _unpack2 returned new references: hand them to Cython-managed variables.
+            name = <object>a
+            value = <object>b
+            Py_DECREF_pair(a, b)
+        if type(name) is bytes:
+            if PyBytes_GET_SIZE(name) != 13 or not _is_authorization(
+                <const unsigned char*>PyBytes_AS_STRING(name)
+            ):
+                continue
+        elif not (len(name) == 13 and name.lower() == _AUTHORIZATION):
+            continue
+        if found is not None:
+            raise _MCPAuthBearerAuthException(_INVALID_REQUEST)
+        found = value if type(value) is bytes else bytes(value)
+    return found
+
+
+cdef inline void Py_DECREF_pair(PyObject* a, PyObject* b) noexcept:
+    # Drop the references that _unpack2 returned once Cython holds its own.
+    from cpython.ref cimport Py_DECREF
+    Py_DECREF(<object>a)
+    Py_DECREF(<object>b)
+
+
+def find_authorization(headers: Iterable[Any]) -> Optional[bytes]:
+    """The value of the one ``authorization`` header in raw ASGI ``scope["headers"]``.
+
+    Returns None when absent. Raises ``MCPAuthBearerAuthException`` (``invalid_request``)
+    when present more than once. Names are compared case-insensitively.
+    """
+    return _find_authorization(headers)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline bint _is_bearer(const unsigned char* p) noexcept nogil:
+    # ``p[:6].lower() == b"bearer"``, see _is_authorization.
+    return (
+        (p[0] | 0x20) == c'b' and (p[1] | 0x20) == c'e' and (p[2] | 0x20) == c'a'
+        and (p[3] | 0x20) == c'r' and (p[4] | 0x20) == c'e' and (p[5] | 0x20) == c'r'
+    )
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef str _parse_bearer(object value, object max_token_bytes):
+    if type(value) is not bytes:
+        return _parse_bearer_generic(value, max_token_bytes)
+    cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(value)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+    cdef Py_ssize_t start, end, i
+    if n == 0:
+        raise _MCPAuthBearerAuthException(_MISSING_AUTH_HEADER)
+    if n < 6 or not _is_bearer(buf) or (n > 6 and buf[6] != 0x20):
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    if n == 6:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    start = 7
+    while start < n and buf[start] == 0x20:
+        start += 1
+    if start == n:
+        raise _MCPAuthBearerAuthException(_MISSING_BEARER_TOKEN)
+    if _exceeds(n - start, max_token_bytes):
+        raise _invalid_token(f"token is larger than {max_token_bytes} bytes")
+    end = n
+    while end > start and buf[end - 1] == 0x3D:  # trailing "=" padding is part of b64token
+        end -= 1
+    if end == start:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    for i in range(start, end):
+        if not _TOKEN68_TABLE[buf[i]]:
+            raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    return PyUnicode_DecodeASCII(<const char*>buf + start, n - start, NULL)
+
+
+cdef str _parse_bearer_generic(object value, object max_token_bytes):
+    # The twin's code, for anything but an exact bytes object.
+    cdef object n, start, end, i
+    if not value:
+        raise _MCPAuthBearerAuthException(_MISSING_AUTH_HEADER)
+    n = len(value)
+    if n < 6 or value[:6].lower() != b"bearer" or (n > 6 and value[6] != 0x20):
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    if n == 6:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    start = 7
+    while start < n and value[start] == 0x20:
+        start += 1
+    if start == n:
+        raise _MCPAuthBearerAuthException(_MISSING_BEARER_TOKEN)
+    if n - start > max_token_bytes:
+        raise _invalid_token(f"token is larger than {max_token_bytes} bytes")
+    end = n
+    while end > start and value[end - 1] == 0x3D:
+        end -= 1
+    if end == start:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    for i in range(start, end):
+        if value[i] not in _TOKEN68_CHARS:
+            raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    return value[start:].decode("ascii")
+
+
+def parse_bearer(value: Optional[bytes], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header value.
+
+    The scheme is case-insensitive and separated from the token by one or more spaces
+    (RFC 7235); the token is an RFC 6750 ``b64token``. Raises ``MCPAuthBearerAuthException``
+    with ``missing_auth_header`` (None or empty), ``invalid_auth_header_format`` (another
+    scheme, no separator, extra parts, characters outside b64token) or
+    ``missing_bearer_token`` (nothing after the scheme), and ``invalid_token`` when the
+    token is longer than ``max_token_bytes``.
+    """
+    return _parse_bearer(value, max_token_bytes)
+
+
+def bearer_token(headers: Iterable[Any], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+    """``parse_bearer(find_authorization(headers))``: the token of an ASGI request."""
+    return _parse_bearer(_find_authorization(headers), max_token_bytes)
+
+
+# ---------------------------------------------------------------------------- base64url
+
+cdef enum:
+    _B64_OK = 0
+    _B64_BAD_LENGTH = 1
+    _B64_BAD_CHARACTER = 2
+    _B64_NON_CANONICAL = 3
+
+cdef tuple _B64_MESSAGES = (
+    None,
+    "invalid base64url length",
+    "invalid base64url character",
+    "non-canonical base64url",
+)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
+cdef int _b64_decode(
+    const unsigned char* src, Py_ssize_t n, unsigned char* dst
+) noexcept nogil:
+    """Decode ``n`` base64url characters (``n % 4 != 1``) into ``dst`` (``n * 3 // 4`` bytes).
+
+    Every character is checked before the trailing bits, so the first error reported is
+    the twin's: a bad character anywhere wins over non-canonical trailing bits.
+    """
+    cdef Py_ssize_t full = n - n % 4
+    cdef Py_ssize_t i = 0
+    cdef unsigned int a, b, c, d
+    while i < full:
+        a = _B64_TABLE[src[i]]
+        b = _B64_TABLE[src[i + 1]]
+        c = _B64_TABLE[src[i + 2]]
+        d = _B64_TABLE[src[i + 3]]
+        if (a | b | c | d) & 0x80:
+            return _B64_BAD_CHARACTER
+        dst[0] = <unsigned char>((a << 2) | (b >> 4))
+        dst[1] = <unsigned char>(((b & 0x0F) << 4) | (c >> 2))
+        dst[2] = <unsigned char>(((c & 0x03) << 6) | d)
+        dst += 3
+        i += 4
+    if n - full == 2:
+        a = _B64_TABLE[src[i]]
+        b = _B64_TABLE[src[i + 1]]
+        if (a | b) & 0x80:
+            return _B64_BAD_CHARACTER
+        if b & 0x0F:
+            return _B64_NON_CANONICAL
+        dst[0] = <unsigned char>((a << 2) | (b >> 4))
+    elif n - full == 3:
+        a = _B64_TABLE[src[i]]
+        b = _B64_TABLE[src[i + 1]]
+        c = _B64_TABLE[src[i + 2]]
+        if (a | b | c) & 0x80:
+            return _B64_BAD_CHARACTER
+        if c & 0x03:
+            return _B64_NON_CANONICAL
+        dst[0] = <unsigned char>((a << 2) | (b >> 4))
+        dst[1] = <unsigned char>(((b & 0x0F) << 4) | (c >> 2))
+    return _B64_OK
+
+
+@cython.cdivision(True)
+cdef bytes _b64_decode_ascii(const unsigned char* src, Py_ssize_t n, int* error):
+    """Decode an ASCII buffer; on failure set ``error`` and return None (no exception)."""
+    cdef bytes out
+    cdef int rc
+    if n % 4 == 1:
+        error[0] = _B64_BAD_LENGTH
+        return None
+    out = PyBytes_FromStringAndSize(NULL, n // 4 * 3 + (n % 4 - 1 if n % 4 else 0))
+    rc = _b64_decode(src, n, <unsigned char*>PyBytes_AS_STRING(out))
+    if rc != _B64_OK:
+        error[0] = rc
+        return None
+    return out
+
+
+cdef bytes _b64url_decode(object segment):
+    cdef int error = _B64_OK
+    cdef bytes out
+    if type(segment) is not str:
+        return _b64url_decode_generic(segment)
+    if PyUnicode_GET_LENGTH(segment) % 4 == 1:
+        raise ValueError(_B64_MESSAGES[_B64_BAD_LENGTH])
+    if not _is_ascii(segment):  # a non-ASCII character is never in the alphabet
+        raise ValueError(_B64_MESSAGES[_B64_BAD_CHARACTER])
+    out = _b64_decode_ascii(PyUnicode_1BYTE_DATA(segment), PyUnicode_GET_LENGTH(segment), &error)
+    if error:
+        raise ValueError(_B64_MESSAGES[error])
+    return out
+
+
+cdef bytes _b64url_decode_generic(object segment):
+    # The twin's code, for anything but an exact str.
+    cdef object n, c, last, padded
+    n = len(segment)
+    if n % 4 == 1:
+        raise ValueError("invalid base64url length")
+    for c in segment:
+        if c not in _B64URL_CHARS:
+            raise ValueError("invalid base64url character")
+    if n % 4:
+        last = _B64URL_VALUE[segment[-1]]
+        if last & (0x0F if n % 4 == 2 else 0x03):
+            raise ValueError("non-canonical base64url")
+    padded = segment.translate(_TO_STD_ALPHABET) + "=" * (-n % 4)
+    return _binascii.a2b_base64(padded.encode("ascii"))
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict base64url (RFC 7515 section 2): url alphabet, no padding, canonical last bits.
+
+    Raises ``ValueError`` on anything else.
+    """
+    return _b64url_decode(segment)
+
+
+# ---------------------------------------------------------------------------- JWS
+
+
+cdef dict _json_object(bytes raw, str what):
+    cdef object value
+    try:
+        value = _orjson_loads(raw)
+    except _JSONDecodeError:
+        raise _invalid_token(f"{what}: invalid JSON") from None
+    if type(value) is not dict:
+        raise _invalid_token(f"{what}: not a JSON object")
+    return <dict>value
+
+
+cdef dict _decode_json_segment(const unsigned char* src, Py_ssize_t n, str what):
+    cdef int error = _B64_OK
+    cdef bytes raw = _b64_decode_ascii(src, n, &error)
+    if error:
+        raise _invalid_token(f"{what}: {_B64_MESSAGES[error]}") from None
+    return _json_object(raw, what)
+
+
+cdef dict _decode_json_object_generic(object segment, str what):
+    # The twin's _decode_json_object.
+    cdef object raw
+    try:
+        raw = _b64url_decode(segment)
+    except ValueError as exc:
+        raise _invalid_token(f"{what}: {exc}") from None
+    return _json_object(raw, what)
+
+
+cdef tuple _decode_jws(object token, object max_token_bytes):
+    cdef Py_ssize_t n, first, second
+    cdef const unsigned char* data
+    cdef const unsigned char* p
+    cdef dict header, payload
+    cdef bytes signature
+    cdef int error = _B64_OK
+    if type(token) is not str or not _is_ascii(token):
+        return _decode_jws_generic(token, max_token_bytes)
+    n = PyUnicode_GET_LENGTH(token)
+    if _exceeds(n, max_token_bytes):
+        raise _invalid_token(f"token is larger than {max_token_bytes} bytes")
+    data = PyUnicode_1BYTE_DATA(token)
+    p = <const unsigned char*>memchr(data, c'.', n)
+    first = p - data if p != NULL else -1
+    second = -1
+    if first >= 0:
+        p = <const unsigned char*>memchr(data + first + 1, c'.', n - first - 1)
+        second = p - data if p != NULL else -1
+    if second < 0 or memchr(data + second + 1, c'.', n - second - 1) != NULL:
+        raise _invalid_token("token is not a compact JWS (three segments)")
+    if first > _C_MAX_HEADER_SEGMENT:
+        raise _invalid_token("header segment is too large")
+    if n - second - 1 > _C_MAX_SIGNATURE_SEGMENT:
+        raise _invalid_token("signature segment is too large")
+    if second + 1 == n:
+        raise _invalid_token("signature is empty")
+    header = _decode_json_segment(data, first, "header")
+    payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
+    signature = _b64_decode_ascii(data + second + 1, n - second - 1, &error)
+    if error:
+        raise _invalid_token(f"signature: {_B64_MESSAGES[error]}") from None
+    return (header, payload, PyBytes_FromStringAndSize(<const char*>data, second), signature)
+
+
+cdef tuple _decode_jws_generic(object token, object max_token_bytes):
+    # The twin's code, for anything but an ASCII exact str.
+    cdef object n, first, second, header, payload, signature
+    n = len(token)
+    if n > max_token_bytes:
+        raise _invalid_token(f"token is larger than {max_token_bytes} bytes")
+    first = token.find(".")
+    second = token.find(".", first + 1) if first >= 0 else -1
+    if second < 0 or token.find(".", second + 1) >= 0:
+        raise _invalid_token("token is not a compact JWS (three segments)")
+    if first > MAX_HEADER_SEGMENT:
+        raise _invalid_token("header segment is too large")
+    if n - second - 1 > MAX_SIGNATURE_SEGMENT:
+        raise _invalid_token("signature segment is too large")
+    if second + 1 == n:
+        raise _invalid_token("signature is empty")
+    header = _decode_json_object_generic(token[:first], "header")
+    payload = _decode_json_object_generic(token[first + 1 : second], "payload")
+    try:
+        signature = _b64url_decode(token[second + 1 :])
+    except ValueError as exc:
+        raise _invalid_token(f"signature: {exc}") from None
+    return header, payload, token[:second].encode("ascii"), signature
+
+
+def decode_jws(
+    token: str, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Split and decode a compact JWS: ``(header, payload, signing_input, signature)``.
+
+    Sizes are checked before anything is decoded. Raises ``MCPAuthTokenVerificationException``
+    (``invalid_token``) for a token that is not exactly three strict base64url segments whose
+    first two are JSON objects, or that exceeds a size cap.
+    """
+    return _decode_jws(token, max_token_bytes)
+
+
+def check_header(
+    header: dict[str, Any], algorithms: frozenset[str], typ: Optional[str] = None
+) -> tuple[str, Optional[str]]:
+    """Check a JOSE header against the caller's policy; return ``(alg, kid)``.
+
+    ``alg`` must be a string in ``algorithms`` (the caller's allow-list, never the token's
+    choice); ``kid``, when present, a string of at most 512 characters; ``crit`` is rejected
+    (no extension is understood); with ``typ``, the header's ``typ`` must equal it
+    case-insensitively, with or without the ``application/`` prefix (RFC 7515 4.1.9).
+    Raises ``MCPAuthTokenVerificationException`` (``invalid_token``).
+    """
+    cdef object alg, kid, actual
+    alg = _get(header, "alg")
+    if type(alg) is not str:
+        raise _invalid_token("header: alg is missing or not a string")
+    if alg not in algorithms:
+        raise _invalid_token("header: alg is not allowed")
+    kid = _get(header, "kid")
+    if kid is not None:
+        if type(kid) is not str:
+            raise _invalid_token("header: kid is not a string")
+        if PyUnicode_GET_LENGTH(kid) > _C_MAX_KID_LENGTH:
+            raise _invalid_token("header: kid is too long")
+    if "crit" in header:
+        raise _invalid_token("header: unsupported critical header parameter")
+    if typ is not None:
+        actual = _get(header, "typ")
+        if type(actual) is not str or not _typ_matches(actual, typ):
+            raise _invalid_token("header: typ does not match")
+    return alg, kid
+
+
+cdef object _typ_matches(object actual, object expected):
+    actual = actual.lower()
+    expected = expected.lower()
+    if actual.startswith(_TYP_PREFIX):
+        actual = actual[12:]
+    if expected.startswith(_TYP_PREFIX):
+        expected = expected[12:]
+    return actual == expected
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+cdef int _numeric_claim(object claims, str name, str not_a_number, double* out) except -1:
+    """The twin's _numeric_claim: 0 when absent or null-and-absent, 1 with ``out`` set."""
+    cdef object value = _get(claims, name)
+    if value is None:
+        if name in claims:
+            raise _invalid_token(not_a_number)
+        return 0
+    if type(value) is float:
+        out[0] = PyFloat_AS_DOUBLE(value)
+    elif type(value) is int:
+        out[0] = PyLong_AsDouble(value)  # OverflowError like float(value)
+    else:
+        raise _invalid_token(not_a_number)
+    return 1
+
+
+def check_time_claims(
+    claims: dict[str, Any],
+    now: float,
+    leeway: float = 0.0,
+    require_exp: bool = True,
+    max_age: Optional[float] = None,
+) -> float:
+    """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
+
+    Each present claim must be a JSON number (int or float; not a string, bool or null).
+    ``exp`` is required unless ``require_exp`` is false; the token is expired when
+    ``floor(exp) <= now - leeway`` (PyJWT's rule). ``nbf`` and ``iat`` may not be later than
+    ``now + leeway``. With ``max_age``, ``iat`` is required and ``now - iat`` may not exceed
+    ``max_age + leeway``. Returns the time until which a cached verification stays valid
+    (``inf`` when the token never expires). Raises ``MCPAuthTokenVerificationException``.
+    """
+    cdef double exp = 0.0, nbf = 0.0, iat = 0.0
+    cdef double now_d = 0.0, leeway_d, max_age_d = 0.0, valid_until, too_old_at
+    cdef bint has_exp, has_nbf, has_iat
+    has_exp = _numeric_claim(claims, "exp", "claim exp is not a number", &exp)
+    has_nbf = _numeric_claim(claims, "nbf", "claim nbf is not a number", &nbf)
+    has_iat = _numeric_claim(claims, "iat", "claim iat is not a number", &iat)
+    # C doubles only where IEEE arithmetic is exactly what the twin computes: an int
+    # leeway makes the twin return an int, a huge int ``now`` compares exactly, etc.
+    if not (
+        type(leeway) is float
+        and _exact_double(now, &now_d)
+        and (max_age is None or _exact_double(max_age, &max_age_d))
+    ):
+        return _check_time_claims_generic(
+            exp if has_exp else None,
+            nbf if has_nbf else None,
+            iat if has_iat else None,
+            now, leeway, require_exp, max_age,
+        )
+    leeway_d = PyFloat_AS_DOUBLE(leeway)
+    valid_until = INFINITY
+    if not has_exp:
+        if require_exp:
+            raise _invalid_token("claim exp is required")
+    else:
+        if not isfinite(exp):
+            _math.floor(exp)  # raises the twin's OverflowError / ValueError
+        # math.floor gives an int: +0 for -0.0, which changes -0.0 + -0.0 to 0.0.
+        valid_until = floor(exp) + 0.0 + leeway_d
+        if valid_until <= now_d:
+            raise _invalid_token("token has expired")
+    if has_nbf and nbf > now_d + leeway_d:
+        raise _invalid_token("token is not yet valid (nbf)")
+    if has_iat and iat > now_d + leeway_d:
+        raise _invalid_token("token is issued in the future (iat)")
+    if max_age is not None:
+        if not has_iat:
+            raise _invalid_token("claim iat is required")
+        too_old_at = iat + max_age_d + leeway_d
+        if too_old_at < now_d:
+            raise _invalid_token("token is too old (iat)")
+        if too_old_at < valid_until:
+            valid_until = too_old_at
+    return valid_until
+
+
+cdef object _check_time_claims_generic(
+    object exp, object nbf, object iat, object now, object leeway, object require_exp,
+    object max_age,
+):
+    # The twin's code on Python objects, for the inputs C doubles would not reproduce.
+    cdef object valid_until = _math.inf, too_old_at
+    if exp is None:
+        if require_exp:
+            raise _invalid_token("claim exp is required")
+    else:
+        valid_until = _math.floor(exp) + leeway
+        if valid_until <= now:
+            raise _invalid_token("token has expired")
+    if nbf is not None and nbf > now + leeway:
+        raise _invalid_token("token is not yet valid (nbf)")
+    if iat is not None and iat > now + leeway:
+        raise _invalid_token("token is issued in the future (iat)")
+    if max_age is not None:
+        if iat is None:
+            raise _invalid_token("claim iat is required")
+        too_old_at = iat + max_age + leeway
+        if too_old_at < now:
+            raise _invalid_token("token is too old (iat)")
+        if too_old_at < valid_until:
+            valid_until = too_old_at
+    return valid_until
+
+
+cdef int _split_scopes(object value, list out, set seen) except -1:
+    cdef object scope, item
+    if type(value) is str:
+        for scope in (<str>value).split():
+            if scope not in seen:
+                seen.add(scope)
+                out.append(scope)
+    elif type(value) is list:
+        for item in <list>value:
+            if type(item) is not str:
+                raise _invalid_token("scope claim is not a string or a list of strings")
+            _split_scopes(item, out, seen)
+    else:
+        raise _invalid_token("scope claim is not a string or a list of strings")
+    return 0
+
+
+def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes of a token, from ``scope``, else ``scopes``, else ``scp``.
+
+    A claim is a space-separated string or a list of strings; it is split on runs of
+    whitespace, empties dropped, order kept, duplicates removed. A claim that is absent or
+    null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
+    claim of any other type.
+    """
+    cdef object name, value
+    cdef list out
+    for name in ("scope", "scopes", "scp"):
+        value = _get(claims, name)
+        if value is not None:
+            out = []
+            _split_scopes(value, out, set())
+            return tuple(out)
+    return ()
+
+
+def check_policy(
+    issuer: Any,
+    audience: Any,
+    scopes: Any,
+    trusted_issuers: Optional[frozenset[str]],
+    audiences: Optional[frozenset[str]],
+    required_scopes: tuple[str, ...],
+) -> None:
+    """The per-request policy: trusted issuer, accepted audience, required scopes.
+
+    ``trusted_issuers`` / ``audiences`` of None skip that check. The issuer must equal one
+    trusted issuer exactly; the token's audience (a string or a list of strings) must
+    contain one accepted value; every scope of ``required_scopes`` must be in ``scopes``,
+    and all missing ones are reported. Raises ``MCPAuthBearerAuthException`` with
+    ``invalid_issuer``, ``invalid_audience`` or ``missing_required_scopes``.
+    """
+    cdef object s
+    cdef list missing
+    if trusted_issuers is not None and (type(issuer) is not str or issuer not in trusted_issuers):
+        raise _MCPAuthBearerAuthException(
+            _INVALID_ISSUER,
+            _MCPAuthBearerAuthExceptionDetails(
+                expected=_expected(trusted_issuers), actual=issuer
+            ),
+        )
+    if audiences is not None and not _audience_matches(audience, audiences):
+        raise _MCPAuthBearerAuthException(
+            _INVALID_AUDIENCE,
+            _MCPAuthBearerAuthExceptionDetails(
+                expected=_expected(audiences),
+                actual=list(audience) if type(audience) is tuple else audience,
+            ),
+        )
+    if required_scopes:
+        missing = [s for s in required_scopes if s not in scopes]
+        if missing:
+            raise _MCPAuthBearerAuthException(
+                _MISSING_REQUIRED_SCOPES,
+                _MCPAuthBearerAuthExceptionDetails(missing_scopes=missing),
+            )
+
+
+cdef object _expected(object values):
+    if len(values) == 1:
+        return next(iter(values))
+    return sorted(values)
+
+
+cdef bint _audience_matches(object audience, object audiences) except -1:
+    cdef object item
+    if type(audience) is str:
+        return audience in audiences
+    if type(audience) is list or type(audience) is tuple:
+        for item in audience:
+            if type(item) is str and item in audiences:
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+@cython.final
+@cython.trashcan(True)  # a long chain of nodes freed at once must not overflow the C stack
+cdef class _Node:
+    """One cache entry, a link of TokenCache's circular LRU list (oldest after the root)."""
+
+    cdef object key
+    cdef object value
+    cdef object valid_until
+    cdef object kid
+    cdef double valid_until_d  # valid_until when it is an exact float
+    cdef bint valid_until_is_float
+    cdef _Node prev  # None when not linked
+    cdef _Node next
+
+    cdef inline void set(self, object value, object valid_until, object kid) noexcept:
+        self.value = value
+        self.valid_until = valid_until
+        self.valid_until_is_float = type(valid_until) is float
+        if self.valid_until_is_float:
+            self.valid_until_d = PyFloat_AS_DOUBLE(valid_until)
+        self.kid = kid
+
+
+cdef inline void _unlink(_Node node) noexcept:
+    # The dict keeps every node alive, so none of these decrefs can free a node.
+    cdef _Node before = node.prev
+    cdef _Node after = node.next
+    if before is None:
+        return
+    before.next = after
+    after.prev = before
+    node.prev = None
+    node.next = None
+
+
+cdef inline void _move_to_end(_Node root, _Node node) noexcept:
+    cdef _Node last = root.prev
+    if last is node:
+        return
+    _unlink(node)
+    last = root.prev
+    node.prev = last
+    node.next = root
+    last.next = node
+    root.prev = node
+
+
+@cython.final
+cdef class TokenCache:
+    """A bounded LRU of verified tokens, keyed by the whole token string.
+
+    ``get`` treats an entry whose ``valid_until`` has passed as a miss and drops it.
+    ``kid`` is any hashable naming the key that verified the token (the verifier uses
+    ``(issuer, kid)``), so ``evict_kid`` can drop every token of a key that left its set.
+    A ``maxsize`` of 0 disables the cache. Not thread-safe in this pure implementation;
+    the compiled one holds a critical section on free-threaded builds.
+    """
+
+    # A dict from token to _Node, plus a circular doubly linked list through the nodes
+    # (root.next is the least recently used). Unlike an OrderedDict, a hit costs one dict
+    # lookup and a few pointer moves, and allocates nothing.
+    cdef dict _entries
+    cdef _Node _root
+    cdef object _maxsize
+    cdef Py_ssize_t _limit  # maxsize when it is an exact int that fits; else use _maxsize
+    cdef bint _limit_is_c
+    cdef unsigned long long _hits
+    cdef unsigned long long _misses
+
+    def __cinit__(self):
+        self._entries = {}
+        self._root = _Node.__new__(_Node)
+        self._root.prev = self._root
+        self._root.next = self._root
+        self._maxsize = 4096
+        self._limit = 4096
+        self._limit_is_c = True
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        cdef int overflow = 0
+        cdef long long limit
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        with cython.critical_section(self):
+            self._drop_all()
+            self._maxsize = maxsize
+            self._limit_is_c = False
+            if type(maxsize) is int:
+                limit = PyLong_AsLongLongAndOverflow(maxsize, &overflow)
+                if overflow == 0 and limit <= <long long>cython.cast(Py_ssize_t, -1 >> 1):
+                    self._limit = <Py_ssize_t>limit
+                    self._limit_is_c = True
+            self._hits = 0
+            self._misses = 0
+
+    def __dealloc__(self):
+        # Unchain the nodes so that freeing them never recurses along the list.
+        cdef _Node root = self._root
+        cdef _Node node, after
+        if root is None or root.next is None:
+            return
+        node = root.next
+        while node is not root and node is not None:
+            after = node.next
+            node.prev = None
+            node.next = None
+            node = after
+        root.prev = None
+        root.next = None
+
+    cdef dict _drop_all(self):
+        """Empty the list and swap in a new dict; return the old one (still holding the nodes)."""
+        cdef _Node root = self._root
+        cdef _Node node = root.next
+        cdef _Node after
+        cdef dict old = self._entries
+        self._entries = {}
+        while node is not root:
+            after = node.next
+            node.prev = None
+            node.next = None
+            node = after
+        root.prev = root
+        root.next = root
+        return old
+
+    cdef int _pop(self, object key) except -1:
+        """``del self._entries[key]`` (KeyError when absent), unlinking the node removed."""
+        cdef object removed = self._entries.pop(key)
+        _unlink(<_Node>removed)
+        return 0
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    def __len__(self) -> int:
+        with cython.critical_section(self):
+            return len(self._entries)
+
+    def get(self, token: str, now: float) -> Any:
+        """The value stored for ``token`` if still valid at ``now``, else None (a miss)."""
+        cdef PyObject* p
+        cdef _Node node
+        cdef bint expired
+        with cython.critical_section(self):
+            p = PyDict_GetItemWithError(self._entries, token)
+            if p == NULL:
+                self._misses += 1
+                return None
+            node = <_Node>p
+            if node.valid_until_is_float and type(now) is float:
+                expired = node.valid_until_d <= PyFloat_AS_DOUBLE(now)
+            else:
+                expired = node.valid_until <= now
+            if expired:
+                self._pop(token)
+                self._misses += 1
+                return None
+            _move_to_end(self._root, node)
+            self._hits += 1
+            return node.value
+
+    def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
+        """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
+        cdef _Node node, lru
+        cdef object existing
+        with cython.critical_section(self):
+            if self._limit_is_c:
+                if self._limit == 0:
+                    return
+            elif self._maxsize == 0:
+                return
+            node = _Node.__new__(_Node)
+            node.key = token
+            node.set(value, valid_until, kid)
+            existing = <object>PyDict_SetDefault(self._entries, token, node)
+            if existing is not node:
+                # Like ``entries[token] = ...``: keep the stored key, replace the rest.
+                node = <_Node>existing
+                node.set(value, valid_until, kid)
+            _move_to_end(self._root, node)
+            while True:
+                if self._limit_is_c:
+                    if len(self._entries) <= self._limit:
+                        break
+                elif not (len(self._entries) > self._maxsize):
+                    break
+                lru = self._root.next
+                if lru is self._root:
+                    break
+                _unlink(lru)
+                existing = self._entries.pop(lru.key, None)
+                if existing is not None and existing is not lru:
+                    _unlink(<_Node>existing)
+
+    def evict_kid(self, kid: Any) -> int:
+        """Drop every entry stored with ``kid``; return how many were dropped."""
+        cdef list nodes = []
+        cdef list stale
+        cdef _Node node
+        cdef object token
+        with cython.critical_section(self):
+            # Snapshot first: ``==`` may run arbitrary code that changes the list.
+            node = self._root.next
+            while node is not self._root:
+                nodes.append(node)
+                node = node.next
+            stale = [node.key for node in nodes if node.kid == kid]
+            for token in stale:
+                self._pop(token)
+            return len(stale)
+
+    def clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        cdef dict old
+        with cython.critical_section(self):
+            old = self._drop_all()
+            old.clear()
+            self._hits = 0
+            self._misses = 0
+
+    def info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size", "maxsize"}``."""
+        with cython.critical_section(self):
+            return {
+                "hits": self._hits,
+                "misses": self._misses,
+                "size": len(self._entries),
+                "maxsize": self._maxsize,
+            }
