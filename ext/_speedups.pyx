@@ -104,6 +104,8 @@ cdef extern from *:
     Py_ssize_t _list_size "PyList_GET_SIZE"(object t) noexcept
     PyObject* _tuple_item "PyTuple_GET_ITEM"(object t, Py_ssize_t i) noexcept
     PyObject* _list_item "PyList_GET_ITEM"(object t, Py_ssize_t i) noexcept
+    void _decref "Py_DECREF"(PyObject* o) noexcept
+    const Py_ssize_t PY_SSIZE_T_MAX
 
 DEFAULT_MAX_TOKEN_BYTES = 8192
 #: A JOSE header of an access token is a few dozen bytes; anything near this is an attack.
@@ -116,8 +118,9 @@ cdef enum:
     _C_MAX_HEADER_SEGMENT = 2048
     _C_MAX_SIGNATURE_SEGMENT = 1366
     _C_MAX_KID_LENGTH = 512
-    # |x| <= 2**53: an int that converts to a double exactly, so C and Python agree.
-    _EXACT_INT_BITS = 53
+    # |x| <= 2**52: an int that converts to a double exactly, and so does the sum of two
+    # (``now + leeway`` is exact int arithmetic in the twin when both are ints).
+    _EXACT_INT_BITS = 52
 
 # The twin's tables, for the generic (odd input) paths.
 _AUTHORIZATION = b"authorization"
@@ -237,10 +240,11 @@ cdef object _find_authorization(object headers):
             value = <object>_list_item(item, 1)
         else:
             _unpack2(item, &a, &b)
-            # _unpack2 returned new references: hand them to Cython-managed variables.
+            # _unpack2 returned new references: Cython now holds its own, drop those.
             name = <object>a
             value = <object>b
-            Py_DECREF_pair(a, b)
+            _decref(a)
+            _decref(b)
         if type(name) is bytes:
             if PyBytes_GET_SIZE(name) != 13 or not _is_authorization(
                 <const unsigned char*>PyBytes_AS_STRING(name)
@@ -254,14 +258,7 @@ cdef object _find_authorization(object headers):
     return found
 
 
-cdef inline void Py_DECREF_pair(PyObject* a, PyObject* b) noexcept:
-    # Drop the references that _unpack2 returned once Cython holds its own.
-    from cpython.ref cimport Py_DECREF
-    Py_DECREF(<object>a)
-    Py_DECREF(<object>b)
-
-
-def find_authorization(headers: Iterable[Any]) -> Optional[bytes]:
+def find_authorization(headers: Iterable[Any]) -> bytes | None:
     """The value of the one ``authorization`` header in raw ASGI ``scope["headers"]``.
 
     Returns None when absent. Raises ``MCPAuthBearerAuthException`` (``invalid_request``)
@@ -282,7 +279,7 @@ cdef inline bint _is_bearer(const unsigned char* p) noexcept nogil:
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef str _parse_bearer(object value, object max_token_bytes):
+cdef object _parse_bearer(object value, object max_token_bytes):
     if type(value) is not bytes:
         return _parse_bearer_generic(value, max_token_bytes)
     cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(value)
@@ -312,7 +309,7 @@ cdef str _parse_bearer(object value, object max_token_bytes):
     return PyUnicode_DecodeASCII(<const char*>buf + start, n - start, NULL)
 
 
-cdef str _parse_bearer_generic(object value, object max_token_bytes):
+cdef object _parse_bearer_generic(object value, object max_token_bytes):
     # The twin's code, for anything but an exact bytes object.
     cdef object n, start, end, i
     if not value:
@@ -340,7 +337,7 @@ cdef str _parse_bearer_generic(object value, object max_token_bytes):
     return value[start:].decode("ascii")
 
 
-def parse_bearer(value: Optional[bytes], max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
+def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:
     """The token of an ``Authorization: Bearer <token>`` header value.
 
     The scheme is case-insensitive and separated from the token by one or more spaces
@@ -437,7 +434,7 @@ cdef bytes _b64_decode_ascii(const unsigned char* src, Py_ssize_t n, int* error)
     return out
 
 
-cdef bytes _b64url_decode(object segment):
+cdef object _b64url_decode(object segment):
     cdef int error = _B64_OK
     cdef bytes out
     if type(segment) is not str:
@@ -452,7 +449,7 @@ cdef bytes _b64url_decode(object segment):
     return out
 
 
-cdef bytes _b64url_decode_generic(object segment):
+cdef object _b64url_decode_generic(object segment):
     # The twin's code, for anything but an exact str.
     cdef object n, c, last, padded
     n = len(segment)
@@ -480,7 +477,7 @@ def b64url_decode(segment: str) -> bytes:
 # ---------------------------------------------------------------------------- JWS
 
 
-cdef dict _json_object(bytes raw, str what):
+cdef dict _json_object(object raw, str what):
     cdef object value
     try:
         value = _orjson_loads(raw)
@@ -509,7 +506,7 @@ cdef dict _decode_json_object_generic(object segment, str what):
     return _json_object(raw, what)
 
 
-cdef tuple _decode_jws(object token, object max_token_bytes):
+cdef object _decode_jws(object token, object max_token_bytes):
     cdef Py_ssize_t n, first, second
     cdef const unsigned char* data
     cdef const unsigned char* p
@@ -544,7 +541,7 @@ cdef tuple _decode_jws(object token, object max_token_bytes):
     return (header, payload, PyBytes_FromStringAndSize(<const char*>data, second), signature)
 
 
-cdef tuple _decode_jws_generic(object token, object max_token_bytes):
+cdef object _decode_jws_generic(object token, object max_token_bytes):
     # The twin's code, for anything but an ASCII exact str.
     cdef object n, first, second, header, payload, signature
     n = len(token)
@@ -582,8 +579,8 @@ def decode_jws(
 
 
 def check_header(
-    header: dict[str, Any], algorithms: frozenset[str], typ: Optional[str] = None
-) -> tuple[str, Optional[str]]:
+    header: dict[str, Any], algorithms: frozenset[str], typ: str | None = None
+) -> tuple[str, str | None]:
     """Check a JOSE header against the caller's policy; return ``(alg, kid)``.
 
     ``alg`` must be a string in ``algorithms`` (the caller's allow-list, never the token's
@@ -647,7 +644,7 @@ def check_time_claims(
     now: float,
     leeway: float = 0.0,
     require_exp: bool = True,
-    max_age: Optional[float] = None,
+    max_age: float | None = None,
 ) -> float:
     """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
 
@@ -659,25 +656,25 @@ def check_time_claims(
     (``inf`` when the token never expires). Raises ``MCPAuthTokenVerificationException``.
     """
     cdef double exp = 0.0, nbf = 0.0, iat = 0.0
-    cdef double now_d = 0.0, leeway_d, max_age_d = 0.0, valid_until, too_old_at
+    cdef double now_d = 0.0, leeway_d = 0.0, max_age_d = 0.0, valid_until, too_old_at
     cdef bint has_exp, has_nbf, has_iat
     has_exp = _numeric_claim(claims, "exp", "claim exp is not a number", &exp)
     has_nbf = _numeric_claim(claims, "nbf", "claim nbf is not a number", &nbf)
     has_iat = _numeric_claim(claims, "iat", "claim iat is not a number", &iat)
-    # C doubles only where IEEE arithmetic is exactly what the twin computes: an int
-    # leeway makes the twin return an int, a huge int ``now`` compares exactly, etc.
+    # C doubles only where IEEE arithmetic is exactly what the twin computes (floats, and
+    # ints that convert exactly); anything else (a huge int compares exactly, a bool or
+    # a Decimal has its own arithmetic) runs the twin's code on Python objects.
     if not (
-        type(leeway) is float
+        _exact_double(leeway, &leeway_d)
         and _exact_double(now, &now_d)
         and (max_age is None or _exact_double(max_age, &max_age_d))
     ):
         return _check_time_claims_generic(
-            exp if has_exp else None,
-            nbf if has_nbf else None,
-            iat if has_iat else None,
+            <object>exp if has_exp else None,
+            <object>nbf if has_nbf else None,
+            <object>iat if has_iat else None,
             now, leeway, require_exp, max_age,
         )
-    leeway_d = PyFloat_AS_DOUBLE(leeway)
     valid_until = INFINITY
     if not has_exp:
         if require_exp:
@@ -685,7 +682,7 @@ def check_time_claims(
     else:
         if not isfinite(exp):
             _math.floor(exp)  # raises the twin's OverflowError / ValueError
-        # math.floor gives an int: +0 for -0.0, which changes -0.0 + -0.0 to 0.0.
+        # float(math.floor(-0.0)) is +0.0 (it went through an int): add +0.0 likewise.
         valid_until = floor(exp) + 0.0 + leeway_d
         if valid_until <= now_d:
             raise _invalid_token("token has expired")
@@ -714,7 +711,7 @@ cdef object _check_time_claims_generic(
         if require_exp:
             raise _invalid_token("claim exp is required")
     else:
-        valid_until = _math.floor(exp) + leeway
+        valid_until = float(_math.floor(exp)) + leeway
         if valid_until <= now:
             raise _invalid_token("token has expired")
     if nbf is not None and nbf > now + leeway:
@@ -772,8 +769,8 @@ def check_policy(
     issuer: Any,
     audience: Any,
     scopes: Any,
-    trusted_issuers: Optional[frozenset[str]],
-    audiences: Optional[frozenset[str]],
+    trusted_issuers: frozenset[str] | None,
+    audiences: frozenset[str] | None,
     required_scopes: tuple[str, ...],
 ) -> None:
     """The per-request policy: trusted issuer, accepted audience, required scopes.
@@ -844,7 +841,7 @@ cdef class _Node:
     cdef _Node prev  # None when not linked
     cdef _Node next
 
-    cdef inline void set(self, object value, object valid_until, object kid) noexcept:
+    cdef inline void assign(self, object value, object valid_until, object kid) noexcept:
         self.value = value
         self.valid_until = valid_until
         self.valid_until_is_float = type(valid_until) is float
@@ -865,16 +862,22 @@ cdef inline void _unlink(_Node node) noexcept:
     node.next = None
 
 
-cdef inline void _move_to_end(_Node root, _Node node) noexcept:
+cdef inline void _append(_Node root, _Node node) noexcept:
+    # Link an unlinked node as the most recently used.
     cdef _Node last = root.prev
-    if last is node:
-        return
-    _unlink(node)
-    last = root.prev
     node.prev = last
     node.next = root
     last.next = node
     root.prev = node
+
+
+cdef inline void _move_to_end(_Node root, _Node node) noexcept:
+    # Only a linked node moves: one that code run by a key's ``__eq__`` has just dropped
+    # stays out of the list.
+    if node.prev is None or root.prev is node:
+        return
+    _unlink(node)
+    _append(root, node)
 
 
 @cython.final
@@ -919,7 +922,7 @@ cdef class TokenCache:
             self._limit_is_c = False
             if type(maxsize) is int:
                 limit = PyLong_AsLongLongAndOverflow(maxsize, &overflow)
-                if overflow == 0 and limit <= <long long>cython.cast(Py_ssize_t, -1 >> 1):
+                if overflow == 0 and limit <= PY_SSIZE_T_MAX:
                     self._limit = <Py_ssize_t>limit
                     self._limit_is_c = True
             self._hits = 0
@@ -1005,13 +1008,16 @@ cdef class TokenCache:
                 return
             node = _Node.__new__(_Node)
             node.key = token
-            node.set(value, valid_until, kid)
+            node.assign(value, valid_until, kid)
             existing = <object>PyDict_SetDefault(self._entries, token, node)
             if existing is not node:
                 # Like ``entries[token] = ...``: keep the stored key, replace the rest.
                 node = <_Node>existing
-                node.set(value, valid_until, kid)
-            _move_to_end(self._root, node)
+                node.assign(value, valid_until, kid)
+            if node.prev is None:
+                _append(self._root, node)
+            else:
+                _move_to_end(self._root, node)
             while True:
                 if self._limit_is_c:
                     if len(self._entries) <= self._limit:
@@ -1038,7 +1044,10 @@ cdef class TokenCache:
             while node is not self._root:
                 nodes.append(node)
                 node = node.next
-            stale = [node.key for node in nodes if node.kid == kid]
+            stale = []
+            for node in nodes:
+                if node.kid == kid:
+                    stale.append(node.key)
             for token in stale:
                 self._pop(token)
             return len(stale)

@@ -18,6 +18,7 @@ import orjson
 
 from .exceptions import (
     BearerAuthExceptionCode,
+    MCPAuthAuthServerException,
     MCPAuthBearerAuthException,
     MCPAuthBearerAuthExceptionDetails,
     MCPAuthKeysUnavailableException,
@@ -272,3 +273,40 @@ class IssuerKeys:
 
     async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         return await self._source(issuer).fetch(issuer, kid, alg)
+
+
+class DiscoveredJwks:
+    """A ``RemoteJwks`` whose URL is known only once the issuer's metadata is discovered.
+
+    ``resolve_jwks_uri`` is awaited on the first key fetch; a failure is not kept (the next
+    fetch tries again) and answers 503, since no key can be had.
+    """
+
+    def __init__(self, resolve_jwks_uri: Callable[[], Any], **remote_options: Any) -> None:
+        self._resolve = resolve_jwks_uri
+        self._options = remote_options
+        self._remote: Optional[RemoteJwks] = None
+
+    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+        remote = self._remote
+        return remote.find(issuer, kid, alg) if remote is not None else None
+
+    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+        if self._remote is None:
+            try:
+                url = await self._resolve()
+            except (MCPAuthBearerAuthException, MCPAuthAuthServerException):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the provider is unreachable or broken
+                logger.warning("discovery of %s failed: %s", issuer, type(exc).__name__)
+                raise MCPAuthKeysUnavailableException(
+                    retry_after=max(1, int(self._options.get("cooldown", 30.0))),
+                    cause=type(exc).__name__,
+                ) from None
+            if self._remote is None:
+                self._remote = RemoteJwks(url, **self._options)
+        return await self._remote.fetch(issuer, kid, alg)
+
+    async def aclose(self) -> None:
+        if self._remote is not None:
+            await self._remote.aclose()

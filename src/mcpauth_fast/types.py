@@ -84,6 +84,7 @@ class AuthInfo:
         "audience",
         "claims",
         "expires_at",
+        "_sdk_user",
         "__weakref__",
     )
 
@@ -117,6 +118,7 @@ class AuthInfo:
         setattr_(self, "scopes", tuple(scopes or ()))
         setattr_(self, "audience", tuple(audience) if isinstance(audience, list) else audience)
         setattr_(self, "expires_at", expires_at)
+        setattr_(self, "_sdk_user", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("AuthInfo is read-only")

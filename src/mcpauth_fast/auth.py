@@ -1,0 +1,278 @@
+"""MCPAuth: the documented entry point (configuration, bearer middleware, metadata routes)."""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import Any, Literal, Optional, Sequence, Union
+
+from starlette.routing import Route, Router
+
+from ._accel import DEFAULT_MAX_TOKEN_BYTES
+from .challenge import Challenge
+from .config import (
+    AuthServerConfig,
+    AuthServerDiscoveryConfig,
+    ResourceServerConfig,
+    issuer_of,
+    validate_resource_configs,
+    validate_server_config,
+)
+from .exceptions import (
+    AuthServerExceptionCode,
+    MCPAuthAuthServerException,
+    MCPAuthConfigException,
+)
+from .jwks import DiscoveredJwks, IssuerKeys, KeySource, RemoteJwks
+from .mcp_compat import auth_info_of_current_mcp_request
+from .middleware import BearerAuthConfig, BearerAuthMiddleware, CustomVerifier
+from .routes import (
+    metadata_endpoint,
+    metadata_route,
+    resource_metadata_router,
+    resource_metadata_url,
+)
+from .types import AuthInfo
+from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
+
+logger = logging.getLogger("mcpauth_fast")
+
+AnyServerConfig = Union[AuthServerConfig, AuthServerDiscoveryConfig]
+
+# jwt_verify= keys (the names of jose's jwtVerify options where they exist) -> JwtVerifier args.
+_JWT_VERIFY_OPTIONS = {
+    "clock_tolerance": "leeway",
+    "typ": "typ",
+    "required_claims": "required_claims",
+    "max_token_age": "max_token_age",
+    "require_exp": "require_exp",
+    "max_token_bytes": "max_token_bytes",
+}
+# remote_jwks= keys -> RemoteJwks args.
+_REMOTE_JWKS_OPTIONS = {
+    "timeout": "timeout",
+    "cache_max_age": "ttl",
+    "cooldown": "cooldown",
+    "max_bytes": "max_bytes",
+}
+
+
+def _config_error(message: str) -> MCPAuthAuthServerException:
+    return MCPAuthAuthServerException(
+        AuthServerExceptionCode.INVALID_SERVER_CONFIG, cause={"error_description": message}
+    )
+
+
+def _translate(options: Optional[dict[str, Any]], names: dict[str, str], what: str
+               ) -> dict[str, Any]:
+    if not options:
+        return {}
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise MCPAuthConfigException(
+            "invalid_option", f"Unknown {what} option(s): {', '.join(unknown)}."
+        )
+    return {names[key]: value for key, value in options.items()}
+
+
+class MCPAuth:
+    """Protects MCP servers with OAuth 2.0 bearer tokens.
+
+    :param server: the authorization server (``AuthServerConfig``, or an
+        ``AuthServerDiscoveryConfig`` resolved on first use): authorization-server mode.
+    :param protected_resources: one or several ``ResourceServerConfig``: RFC 9728
+        resource-server mode, each resource with its own trusted issuers.
+    :param context_var: where ``auth_info`` is kept for the current request.
+    :raises MCPAuthAuthServerException: neither or both modes, duplicates, invalid metadata.
+    """
+
+    def __init__(
+        self,
+        server: Optional[AnyServerConfig] = None,
+        protected_resources: Union[ResourceServerConfig, Sequence[ResourceServerConfig],
+                                   None] = None,
+        context_var: Optional[ContextVar[Optional[AuthInfo]]] = None,
+    ) -> None:
+        if server is not None and protected_resources is not None:
+            raise _config_error(
+                "Either `server` or `protected_resources` must be provided, but not both.")
+        if server is None and protected_resources is None:
+            raise _config_error("Either `server` or `protected_resources` must be provided.")
+        self.server = server
+        self.resources: list[ResourceServerConfig] = []
+        if server is not None:
+            if isinstance(server, AuthServerConfig):
+                result = validate_server_config(server)
+                if not result.is_valid:
+                    raise MCPAuthAuthServerException(
+                        AuthServerExceptionCode.INVALID_SERVER_CONFIG, cause=result)
+            elif not isinstance(server, AuthServerDiscoveryConfig):
+                raise _config_error("`server` must be an AuthServerConfig.")
+        else:
+            if isinstance(protected_resources, ResourceServerConfig):
+                self.resources = [protected_resources]
+            else:
+                self.resources = list(protected_resources or ())
+            if not self.resources:
+                raise _config_error("`protected_resources` must not be empty.")
+            validate_resource_configs(self.resources)
+        self._context_var: ContextVar[Optional[AuthInfo]] = context_var or ContextVar(
+            "mcp_auth_context", default=None)
+        self._key_sources: dict[tuple[Any, ...], KeySource] = {}
+        self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
+
+    @property
+    def auth_info(self) -> Optional[AuthInfo]:
+        """The ``AuthInfo`` of the request being handled (inside tools and routes), or None."""
+        info = auth_info_of_current_mcp_request()
+        return info if info is not None else self._context_var.get()
+
+    def _servers_for(self, resource: Optional[str]) -> list[AnyServerConfig]:
+        if self.server is not None:
+            return [self.server]
+        if resource is None:
+            raise _config_error(
+                "A `resource` must be specified in the `bearer_auth_middleware` configuration "
+                "when using a `protected_resources` configuration.")
+        for config in self.resources:
+            if config.metadata.resource == resource:
+                return list(config.metadata.authorization_servers or [])
+        raise _config_error(f"No protected resource is configured for `{resource}`.")
+
+    def _key_source(self, server: AnyServerConfig, remote: dict[str, Any]) -> KeySource:
+        issuer = issuer_of(server)
+        cache_key = (issuer, tuple(sorted(remote.items())))
+        source = self._key_sources.get(cache_key)
+        if source is not None:
+            return source
+        if isinstance(server, AuthServerDiscoveryConfig):
+            discovery = server
+
+            async def jwks_uri() -> str:
+                resolved = await discovery.resolve()
+                if not resolved.metadata.jwks_uri:
+                    raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
+                return resolved.metadata.jwks_uri
+
+            source = DiscoveredJwks(jwks_uri, **remote)
+        else:
+            if not server.metadata.jwks_uri:
+                raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
+            source = RemoteJwks(server.metadata.jwks_uri, **remote)
+        self._key_sources[cache_key] = source
+        return source
+
+    def _jwt_verifier(self, servers: list[AnyServerConfig], leeway: float,
+                      algorithms: Optional[Sequence[str]], jwt_verify: dict[str, Any],
+                      remote: dict[str, Any], cache_size: int) -> JwtVerifier:
+        options = {"leeway": leeway, **jwt_verify, "cache_size": cache_size}
+        if algorithms is not None:
+            options["algorithms"] = tuple(algorithms)
+        key = (tuple(issuer_of(s) for s in servers), tuple(sorted(remote.items())),
+               tuple(sorted((k, repr(v)) for k, v in options.items())))
+        verifier = self._verifiers.get(key)
+        if verifier is None:
+            sources = {issuer_of(s): self._key_source(s, remote) for s in servers}
+            verifier = JwtVerifier(IssuerKeys(sources), **options)
+            self._verifiers[key] = verifier
+        return verifier
+
+    def bearer_auth_middleware(
+        self,
+        mode_or_verify: Union[Literal["jwt"], CustomVerifier],
+        audience: Union[str, Sequence[str], None] = None,
+        required_scopes: Optional[Sequence[str]] = None,
+        show_error_details: bool = False,
+        leeway: float = 60,
+        resource: Optional[str] = None,
+        *,
+        algorithms: Optional[Sequence[str]] = None,
+        jwt_verify: Optional[dict[str, Any]] = None,
+        remote_jwks: Optional[dict[str, Any]] = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> type[BearerAuthMiddleware]:
+        """A pure ASGI middleware class that requires a valid bearer token.
+
+        :param mode_or_verify: ``"jwt"`` (verify JWTs with the issuers' JWKS) or a sync or
+            async ``token -> AuthInfo`` callable; issuer, audience and scopes are checked on
+            its result too.
+        :param audience: accepted ``aud`` value(s) (RFC 8707). In resource-server mode the
+            resource itself is the default.
+        :param required_scopes: scopes every request needs (403 names all that are missing).
+        :param show_error_details: add ``cause`` to error bodies.
+        :param leeway: seconds of clock skew for ``exp``/``nbf``/``iat``.
+        :param resource: the protected resource this middleware guards (resource mode).
+        :param algorithms: the JWS algorithm allow-list (default: every asymmetric one).
+        :param jwt_verify: ``clock_tolerance``, ``typ``, ``required_claims``,
+            ``max_token_age``, ``require_exp``, ``max_token_bytes``.
+        :param remote_jwks: ``timeout``, ``cache_max_age``, ``cooldown``, ``max_bytes``.
+        :param cache_size: verified tokens kept in memory (0 disables the cache).
+        :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri``.
+        :raises MCPAuthConfigException: unknown options.
+        """
+        servers = self._servers_for(resource)
+        if not servers:
+            raise _config_error(f"The resource `{resource}` has no authorization server.")
+        jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
+        remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
+        if mode_or_verify == "jwt":
+            verifier: Union[JwtVerifier, CustomVerifier] = self._jwt_verifier(
+                servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
+                remote_options, cache_size)
+            max_token_bytes = verifier.max_token_bytes
+        elif callable(mode_or_verify):
+            verifier = mode_or_verify
+            max_token_bytes = jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)
+        else:
+            raise ValueError(
+                "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
+        if isinstance(audience, str):
+            audiences: Optional[frozenset[str]] = frozenset([audience])
+        elif audience is not None:
+            audiences = frozenset(audience)
+        elif resource is not None:
+            audiences = frozenset([resource])
+            logger.info("bearer auth for %s: no audience given, the resource is the audience",
+                        resource)
+        else:
+            audiences = None
+        metadata_url = resource_metadata_url(resource) if resource is not None else None
+        scopes = tuple(required_scopes or ())
+        config = BearerAuthConfig(
+            verifier=verifier,
+            issuers=frozenset(issuer_of(s) for s in servers),
+            audiences=audiences,
+            required_scopes=scopes,
+            challenge=Challenge(scopes, metadata_url, show_error_details),
+            context_var=self._context_var,
+            max_token_bytes=max_token_bytes,
+        )
+        return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
+
+    def metadata_endpoint(self) -> Any:
+        """A Starlette endpoint serving the RFC 8414 metadata (authorization-server mode)."""
+        if self.server is None:
+            raise _config_error("`metadata_endpoint` is not available in resource server mode. "
+                                "Use `resource_metadata_router()` instead.")
+        return metadata_endpoint(self.server)
+
+    def metadata_route(self) -> Route:
+        """The route of ``/.well-known/oauth-authorization-server`` (authorization-server mode)."""
+        if self.server is None:
+            raise _config_error("`metadata_route` is not available in resource server mode. "
+                                "Use `resource_metadata_router()` instead.")
+        return metadata_route(self.server)
+
+    def resource_metadata_router(self) -> Router:
+        """The RFC 9728 protected resource metadata routes of every configured resource."""
+        if not self.resources:
+            raise _config_error("`resource_metadata_router` is not available in "
+                                "authorization server mode.")
+        return resource_metadata_router(self.resources)
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients of the key sources."""
+        for source in self._key_sources.values():
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()

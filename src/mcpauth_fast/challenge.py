@@ -1,0 +1,110 @@
+"""The error response of a refused request: status, JSON body and ``WWW-Authenticate``.
+
+RFC 6750 section 3 with the MCP authorization spec: no ``error`` when no credentials were
+sent, the RFC 6750 code otherwise; ``scope`` naming every scope the resource needs;
+``resource_metadata`` (RFC 9728) on 401 and 403 when a resource is configured. Every value is
+a quoted-string that can never break out of the header or carry a newline.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import orjson
+
+from .exceptions import (
+    BearerAuthExceptionCode,
+    MCPAuthAuthServerException,
+    MCPAuthBearerAuthException,
+    MCPAuthConfigException,
+    MCPAuthException,
+    MCPAuthKeysUnavailableException,
+)
+
+Headers = list[tuple[bytes, bytes]]
+
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+_SERVER_ERROR = {
+    "error": "server_error",
+    "error_description": "An error occurred with the authorization server.",
+}
+
+
+def quoted(value: str) -> str:
+    """``value`` as an RFC 7230 quoted-string; control characters are dropped."""
+    cleaned = "".join(c for c in value if " " <= c <= "~" or c == "\t")
+    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def description(value: str) -> str:
+    """``value`` within the RFC 6750 ``error_description`` characters (no ``"`` or ``\\``)."""
+    return "".join(
+        ("'" if c == '"' else c) for c in value if " " <= c <= "~" and c != "\\"
+    )
+
+
+class Challenge:
+    """Builds the responses of one middleware; its fixed parts are computed once.
+
+    :param required_scopes: the scopes the protected resource needs (sent in ``scope``).
+    :param resource_metadata_url: the RFC 9728 metadata URL of the resource, if any.
+    :param show_error_details: put ``cause`` in the JSON body.
+    """
+
+    def __init__(
+        self,
+        required_scopes: Sequence[str] = (),
+        resource_metadata_url: Optional[str] = None,
+        show_error_details: bool = False,
+    ) -> None:
+        tail = []
+        if required_scopes:
+            tail.append(f"scope={quoted(' '.join(required_scopes))}")
+        if resource_metadata_url:
+            tail.append(f"resource_metadata={quoted(resource_metadata_url)}")
+        self._tail = tail
+        self.show_error_details = show_error_details
+        self.no_credentials = self.header(None, None)
+
+    def header(self, error: Optional[str], message: Optional[str]) -> bytes:
+        """The ``WWW-Authenticate`` value for an RFC 6750 ``error`` (None: no credentials)."""
+        params = []
+        if error is not None:
+            params.append(f"error={quoted(error)}")
+            if message:
+                params.append(f"error_description={quoted(description(message))}")
+        params.extend(self._tail)
+        return ("Bearer " + ", ".join(params) if params else "Bearer").encode("latin-1")
+
+    def response(
+        self, error: MCPAuthException, authorization: Optional[bytes] = None
+    ) -> tuple[int, Headers, bytes]:
+        """``(status, headers, body)`` answering ``error``.
+
+        :param authorization: the raw Authorization header value, to tell a malformed Bearer
+            credential (``invalid_token``) from another scheme (no credentials, no error code).
+        """
+        if isinstance(error, MCPAuthKeysUnavailableException):
+            body = error.to_json(self.show_error_details)
+            headers = [_JSON, _NO_STORE, (b"retry-after", str(error.retry_after).encode())]
+            return 503, headers, orjson.dumps(body)
+        if isinstance(error, (MCPAuthAuthServerException, MCPAuthConfigException)):
+            server_body = dict(_SERVER_ERROR)
+            if self.show_error_details:
+                server_body["cause"] = error.to_json()
+            return 500, [_JSON, _NO_STORE], orjson.dumps(server_body)
+        status = error.status_code
+        oauth_error = error.oauth_error
+        if (
+            isinstance(error, MCPAuthBearerAuthException)
+            and error.code is BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT
+            and authorization is not None
+            and authorization[:7].lower() == b"bearer "
+        ):
+            oauth_error = "invalid_token"
+        challenge = (
+            self.no_credentials if oauth_error is None else self.header(oauth_error, error.message)
+        )
+        headers = [_JSON, _NO_STORE, (b"www-authenticate", challenge)]
+        return status, headers, orjson.dumps(error.to_json(self.show_error_details))

@@ -1,0 +1,150 @@
+"""The ``mcpauth-fast`` command (also ``python -m mcpauth_fast``).
+
+- ``token``: print one access token minted with the development keys, so that
+  ``TOKEN=$(mcpauth-fast token --aud ...)`` works;
+- ``issuer``: run the development issuer in the foreground until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .devissuer import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, DevIssuer, mint_token
+
+if TYPE_CHECKING:
+    _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["main"]
+
+_Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    :param argv: the arguments without the program name; default ``sys.argv[1:]``.
+    """
+    args = build_parser().parse_args(argv)
+    handler: _Handler = args.handler
+    try:
+        return handler(args)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"mcpauth-fast: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="mcpauth-fast", description="Bearer-token auth for MCP servers: development tools."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_token_command(commands)
+    _add_issuer_command(commands)
+    # More subcommands (demo, bench) register here: one _add_<name>_command(commands) each,
+    # setting `handler` to a function (argparse.Namespace) -> exit status.
+    return parser
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help="where the development keys live (default: $MCPAUTH_FAST_DEV_DIR or "
+             "~/.cache/mcpauth-fast/dev-issuer)",
+    )
+
+
+# --- token -------------------------------------------------------------------------------
+
+
+def _add_token_command(commands: _Commands) -> None:
+    parser = commands.add_parser(
+        "token", help="print an access token signed with the development keys",
+        description="Print one access token (and nothing else) on stdout.",
+    )
+    parser.add_argument("--sub", default="alice", help="subject (default: alice)")
+    parser.add_argument("--scope", default="read write",
+                        help='space-separated scopes (default: "read write")')
+    parser.add_argument("--aud", action="append", metavar="URL",
+                        help="audience, e.g. the MCP server's URL; repeat for several")
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default: 3600)")
+    parser.add_argument("--alg", choices=DEV_ALGORITHMS, default="RS256",
+                        help="signing algorithm (default: RS256)")
+    parser.add_argument(
+        "--issuer", metavar="URL",
+        help=f"the iss claim (default: the running dev issuer's URL, else {DEFAULT_ISSUER})",
+    )
+    parser.add_argument("--claim", action="append", default=[], type=_claim, metavar="NAME=VALUE",
+                        help="an extra claim; VALUE is parsed as JSON when it is JSON "
+                             "(numbers, true, lists), else taken as a string; repeatable")
+    _add_state_dir(parser)
+    parser.set_defaults(handler=_run_token)
+
+
+# Claims with an option of their own, and names mint_token takes as parameters.
+_RESERVED_CLAIMS = {"iss": "--issuer", "sub": "--sub", "scope": "--scope", "aud": "--aud",
+                    "alg": None, "ttl": None, "issuer": None, "state_dir": None}
+
+
+def _claim(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    if name in _RESERVED_CLAIMS:
+        option = _RESERVED_CLAIMS[name]
+        raise argparse.ArgumentTypeError(
+            f"use {option} to set {name}" if option else f"{name} cannot be set with --claim"
+        )
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def _run_token(args: argparse.Namespace) -> int:
+    audience: list[str] | None = args.aud
+    token = mint_token(
+        args.state_dir, args.issuer, sub=args.sub, scope=args.scope,
+        aud=audience[0] if audience and len(audience) == 1 else audience,
+        ttl=args.ttl, alg=args.alg, **dict(args.claim),
+    )
+    print(token)
+    return 0
+
+
+# --- issuer ------------------------------------------------------------------------------
+
+
+def _add_issuer_command(commands: _Commands) -> None:
+    parser = commands.add_parser(
+        "issuer", help="run the development issuer until Ctrl-C",
+        description="Serve discovery metadata and a JWKS on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks a free one)")
+    _add_state_dir(parser)
+    parser.set_defaults(handler=_run_issuer)
+
+
+def _run_issuer(args: argparse.Namespace) -> int:
+    issuer = DevIssuer(port=args.port, state_dir=args.state_dir)
+    try:
+        issuer.start()
+        print(f"issuer:   {issuer.issuer}")
+        print(f"jwks_uri: {issuer.jwks_uri}")
+        print("mint a token: mcpauth-fast token --aud <your MCP server URL>; Ctrl-C to stop",
+              flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        issuer.stop()
+    return 0

@@ -1,0 +1,83 @@
+"""The bridge to the MCP Python SDK, when it is installed (1.x ``FastMCP`` or 2.x ``MCPServer``).
+
+- ``sdk_user``: the SDK's own authenticated-user object for ``scope["user"]``, so the SDK's
+  ``get_access_token()`` works and the SDK binds each MCP session to its principal
+  (client_id, issuer, subject). Built once per verified token and kept on its ``AuthInfo``.
+- ``auth_info_of_current_mcp_request``: SDK 1.x runs tools in the session's task, whose context
+  variables are those of the request that opened the session; the HTTP request that carried
+  the current message is in the SDK's request context instead. (SDK 2.x runs each message in
+  its sender's context, so the middleware's context variable is right there.)
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Callable, Optional
+
+from .types import AuthInfo, thaw
+
+_NOT_LOADED: Any = object()
+_user_factory: Any = _NOT_LOADED
+_request_ctx: Any = _NOT_LOADED
+
+
+def _load_user_factory() -> Optional[Callable[[AuthInfo], Any]]:
+    try:
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+        from mcp.server.auth.provider import AccessToken
+    except ImportError:
+        return None
+
+    def build(info: AuthInfo) -> Any:
+        audience = info.audience
+        return AuthenticatedUser(
+            AccessToken(
+                token=info.token,
+                client_id=info.client_id or "",
+                scopes=list(info.scopes),
+                expires_at=int(info.expires_at) if info.expires_at is not None else None,
+                resource=audience if isinstance(audience, str) else None,
+                subject=info.subject,
+                claims=thaw(info.claims),
+            )
+        )
+
+    return build
+
+
+def sdk_user(info: AuthInfo) -> Any:
+    """The SDK's ``AuthenticatedUser`` for ``info``, or None when the SDK is not installed."""
+    global _user_factory
+    user = info._sdk_user
+    if user is not None:
+        return user
+    if _user_factory is _NOT_LOADED:
+        _user_factory = _load_user_factory()
+    if _user_factory is None:
+        return None
+    user = _user_factory(info)
+    # AuthInfo is read-only to handlers; this private slot is set once, here.
+    object.__setattr__(info, "_sdk_user", user)
+    return user
+
+
+def _load_request_ctx() -> Optional[ContextVar[Any]]:
+    try:
+        from mcp.server.lowlevel.server import request_ctx  # SDK 1.x only
+    except ImportError:
+        return None
+    return request_ctx  # type: ignore[no-any-return]
+
+
+def auth_info_of_current_mcp_request() -> Optional[AuthInfo]:
+    """The ``AuthInfo`` of the HTTP request carrying the current MCP message (SDK 1.x), or None."""
+    global _request_ctx
+    if _request_ctx is _NOT_LOADED:
+        _request_ctx = _load_request_ctx()
+    if _request_ctx is None:
+        return None
+    context = _request_ctx.get(None)
+    request = getattr(context, "request", None)
+    scope = getattr(request, "scope", None)
+    info = scope.get("auth") if isinstance(scope, dict) else None
+    return info if isinstance(info, AuthInfo) else None

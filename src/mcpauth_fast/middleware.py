@@ -1,0 +1,164 @@
+"""BearerAuthMiddleware: a pure ASGI middleware that lets through only requests with a good token.
+
+Per request: find the one Authorization header in the raw ASGI headers, parse the Bearer
+token, look it up in the verifier's cache (or verify it), check the issuer/audience/scope
+policy, then call the app with ``scope["auth"]`` (and, with the MCP SDK, ``scope["user"]``)
+set and the context variable bound for the duration of the call. The body is never read and
+responses pass through untouched. Any refusal is one JSON response with a challenge.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional, Union
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ._accel import DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_policy, find_authorization
+from .challenge import Challenge
+from .exceptions import (
+    MCPAuthException,
+    MCPAuthTokenVerificationException,
+    MCPAuthTokenVerificationExceptionCode,
+)
+from .mcp_compat import sdk_user
+from .types import AuthInfo
+from .verifier import JwtVerifier
+
+logger = logging.getLogger("mcpauth_fast.middleware")
+
+CustomVerifier = Callable[[str], Union[AuthInfo, Awaitable[AuthInfo]]]
+
+
+@dataclass(frozen=True)
+class BearerAuthConfig:
+    """Everything one middleware needs, validated before any request arrives.
+
+    :param verifier: a ``JwtVerifier`` ("jwt" mode) or a sync/async ``token -> AuthInfo``.
+    :param issuers: trusted issuers (None: no issuer check).
+    :param audiences: accepted audiences (None: no audience check).
+    :param required_scopes: scopes every request needs.
+    :param challenge: builds the refusal responses.
+    :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
+    :param max_token_bytes: longer tokens are refused before decoding.
+    """
+
+    verifier: Union[JwtVerifier, CustomVerifier]
+    issuers: Optional[frozenset[str]]
+    audiences: Optional[frozenset[str]]
+    required_scopes: tuple[str, ...]
+    challenge: Challenge
+    context_var: ContextVar[Optional[AuthInfo]]
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+
+
+def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
+    return MCPAuthTokenVerificationException(
+        MCPAuthTokenVerificationExceptionCode.TOKEN_VERIFICATION_FAILED, cause
+    )
+
+
+class BearerAuthMiddleware:
+    """Pure ASGI bearer-token middleware (``cls(app, config)``).
+
+    ``MCPAuth.bearer_auth_middleware`` returns a subclass bound to its config, so it is used
+    as ``Middleware(bearer_auth)``, in ``Mount(..., middleware=[...])`` or with
+    ``app.add_middleware(bearer_auth)``. ``lifespan`` and other non-HTTP scopes pass through;
+    websockets are authenticated like HTTP requests and closed with 1008 when refused.
+    """
+
+    config: BearerAuthConfig
+
+    def __init__(self, app: ASGIApp, config: Optional[BearerAuthConfig] = None) -> None:
+        self.app = app
+        if config is not None:
+            self.config = config
+        config = self.config
+        verifier = config.verifier
+        self._jwt = verifier if isinstance(verifier, JwtVerifier) else None
+        self._custom = None if self._jwt is not None else verifier
+        self._custom_is_async = self._custom is not None and inspect.iscoroutinefunction(
+            self._custom
+        )
+        self._issuers = config.issuers
+        self._audiences = config.audiences
+        self._required = config.required_scopes
+        self._max_token_bytes = config.max_token_bytes
+        self._context_var = config.context_var
+        self._challenge = config.challenge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = bearer_token(scope["headers"], self._max_token_bytes)
+            jwt = self._jwt
+            if jwt is not None:
+                info = jwt.cache.get(token, jwt.clock())
+                if info is None:
+                    info = await self._verify_jwt(jwt, token)
+            else:
+                info = await self._verify_custom(token)
+            check_policy(
+                info.issuer, info.audience, info.scopes, self._issuers, self._audiences,
+                self._required,
+            )
+        except MCPAuthException as error:
+            await self._refuse(error, scope, send)
+            return
+        scope["auth"] = info
+        user = sdk_user(info)
+        if user is not None:
+            scope["user"] = user
+        bound = self._context_var.set(info)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._context_var.reset(bound)
+
+    async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
+        try:
+            return await jwt.verify(token)
+        except MCPAuthException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must not become a 500 for bad input
+            logger.warning("token verification raised %s", type(exc).__name__)
+            raise _verification_failed(type(exc).__name__) from None
+
+    async def _verify_custom(self, token: str) -> AuthInfo:
+        custom = self._custom
+        assert custom is not None
+        try:
+            result: Any = custom(token)
+            if self._custom_is_async or inspect.isawaitable(result):
+                result = await result
+        except MCPAuthException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as mcpauth: any other failure is a 401
+            logger.warning("custom token verifier raised %s", type(exc).__name__)
+            raise _verification_failed(type(exc).__name__) from None
+        if not isinstance(result, AuthInfo):
+            logger.warning("custom token verifier returned %s, not AuthInfo",
+                           type(result).__name__)
+            raise _verification_failed("the verifier did not return an AuthInfo")
+        return result
+
+    async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send) -> None:
+        # Refusals are the expected outcome of bad input: DEBUG, never the token.
+        logger.debug("refused %s %s: %s", scope["type"], scope.get("path"), error.error_code)
+        try:
+            authorization = find_authorization(scope["headers"])
+        except MCPAuthException:
+            authorization = None
+        status, headers, body = self._challenge.response(error, authorization)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": error.error_code})
+            return
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
