@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-c test-py lint demo clean
+.PHONY: install test lint demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(STAMP)
 
 test: $(STAMP)
 	ci/test.sh $(PY)
+
+demo: $(STAMP)
+	$(VENV)/bin/mcpauth-fast demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests

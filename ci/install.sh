@@ -4,6 +4,6 @@
 set -euo pipefail
 py=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
-"$py" -m pip install --quiet -e ".[test]"
+"$py" -m pip install --quiet -e ".[test,demo]"
 "$py" -c "import mcpauth_fast._speedups" \
   || { echo "ci/install.sh: the compiled extension mcpauth_fast._speedups did not build" >&2; exit 1; }

@@ -2,7 +2,9 @@
 
 - ``token``: print one access token minted with the development keys, so that
   ``TOKEN=$(mcpauth-fast token --aud ...)`` works;
-- ``issuer``: run the development issuer in the foreground until Ctrl-C.
+- ``issuer``: run the development issuer in the foreground until Ctrl-C;
+- ``demo``: the dev issuer plus an MCP server with a ``whoami`` tool behind bearer auth;
+- ``call``: call a tool of an MCP server with a bearer token and print its result.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_token_command(commands)
     _add_issuer_command(commands)
-    # More subcommands (demo, bench) register here: one _add_<name>_command(commands) each,
+    _add_demo_command(commands)
+    _add_call_command(commands)
+    # More subcommands register here: one _add_<name>_command(commands) each,
     # setting `handler` to a function (argparse.Namespace) -> exit status.
     return parser
 
@@ -93,19 +97,24 @@ _RESERVED_CLAIMS = {"iss": "--issuer", "sub": "--sub", "scope": "--scope", "aud"
                     "alg": None, "ttl": None, "issuer": None, "state_dir": None}
 
 
-def _claim(text: str) -> tuple[str, Any]:
+def _name_value(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def _claim(text: str) -> tuple[str, Any]:
+    name, value = _name_value(text)
     if name in _RESERVED_CLAIMS:
         option = _RESERVED_CLAIMS[name]
         raise argparse.ArgumentTypeError(
             f"use {option} to set {name}" if option else f"{name} cannot be set with --claim"
         )
-    try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
     return name, value
 
 
@@ -147,4 +156,59 @@ def _run_issuer(args: argparse.Namespace) -> int:
         pass
     finally:
         issuer.stop()
+    return 0
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+def _add_demo_command(commands: _Commands) -> None:
+    parser = commands.add_parser(
+        "demo", help="run an MCP server behind bearer auth with the development issuer",
+        description="Start the dev issuer and an MCP server (tool: whoami) on 127.0.0.1, "
+                    "print a ready token and a command that calls whoami with it.",
+    )
+    parser.add_argument("--port", type=int, default=8000,
+                        help="port of the MCP server on 127.0.0.1 (default: 8000)")
+    parser.add_argument("--issuer-port", type=int, default=DEFAULT_PORT,
+                        help=f"port of the dev issuer on 127.0.0.1 (default: {DEFAULT_PORT})")
+    _add_state_dir(parser)
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args.port, args.issuer_port, args.state_dir)
+
+
+# --- call --------------------------------------------------------------------------------
+
+
+def _add_call_command(commands: _Commands) -> None:
+    parser = commands.add_parser(
+        "call", help="call a tool of an MCP server with a bearer token",
+        description="Call TOOL on the streamable-HTTP MCP server at URL and print its "
+                    "structured result as JSON (or one field of it with --get).",
+    )
+    parser.add_argument("url", help="the MCP endpoint, e.g. http://127.0.0.1:8000/mcp")
+    parser.add_argument("tool", help="the tool's name")
+    parser.add_argument("--token", required=True, help="the bearer token")
+    parser.add_argument("--arg", action="append", default=[], type=_name_value,
+                        metavar="NAME=VALUE", help="a tool argument (JSON or string); repeatable")
+    parser.add_argument("--get", metavar="FIELD", help="print only this field of the result")
+    parser.set_defaults(handler=_run_call)
+
+
+def _run_call(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .demo import call_tool
+
+    result = asyncio.run(call_tool(args.url, args.tool, args.token, dict(args.arg)))
+    if args.get is not None:
+        value = result.get(args.get) if isinstance(result, dict) else None
+        print(value if isinstance(value, str) else json.dumps(value))
+    else:
+        print(json.dumps(result, indent=2))
     return 0

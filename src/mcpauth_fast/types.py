@@ -183,3 +183,13 @@ class VerifyAccessTokenFunction(Protocol):
     """
 
     def __call__(self, token: str) -> AuthInfo | Awaitable[AuthInfo]: ...
+
+
+def __getattr__(name: str) -> Any:
+    # mcpauth 0.2 exposes the resource-server models from ``mcpauth.types`` too; loaded lazily
+    # so the hot path does not import pydantic.
+    if name in ("ResourceServerConfig", "ResourceServerMetadata"):
+        from . import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'mcpauth_fast.types' has no attribute {name!r}")

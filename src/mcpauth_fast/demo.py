@@ -1,0 +1,126 @@
+"""``mcpauth-fast demo``: an MCP server behind bearer auth, with the embedded dev issuer.
+
+The MCP server (SDK 2.x ``MCPServer``, streamable HTTP) has one tool, ``whoami``, that answers
+with what ``mcp_auth.auth_info`` says about the caller. It runs in resource-server mode
+(RFC 9728): the resource is the server's URL and the token's audience; its one trusted issuer
+is the dev issuer, discovered lazily through its OIDC metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from .auth import MCPAuth
+from .config import (
+    AuthServerDiscoveryConfig,
+    AuthServerType,
+    ResourceServerConfig,
+    ResourceServerMetadata,
+)
+
+DEMO_SCOPES = ("read", "write")
+
+
+def build_app(resource: str, issuer: str) -> Starlette:
+    """The demo ASGI app: RFC 9728 metadata routes, and ``/mcp`` behind the bearer middleware."""
+    from mcp.server.mcpserver import MCPServer
+
+    mcp = MCPServer("mcpauth-fast demo")
+    mcp_auth = MCPAuth(protected_resources=ResourceServerConfig(metadata=ResourceServerMetadata(
+        resource=resource,
+        authorization_servers=[AuthServerDiscoveryConfig(issuer=issuer, type=AuthServerType.OIDC)],
+        scopes_supported=list(DEMO_SCOPES),
+    )))
+
+    @mcp.tool()
+    async def whoami() -> dict[str, Any]:
+        """Who the bearer token of this call belongs to."""
+        info = mcp_auth.auth_info
+        assert info is not None  # the middleware lets no call through without one
+        return {"subject": info.subject, "client_id": info.client_id,
+                "scopes": list(info.scopes), "jti": info.claims.get("jti")}
+
+    mcp_app = mcp.streamable_http_app()
+    bearer_auth = mcp_auth.bearer_auth_middleware("jwt", resource=resource,
+                                                  required_scopes=["read"])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A mounted app's lifespan does not run by itself: the MCP session manager needs it.
+        async with mcp_app.router.lifespan_context(mcp_app):
+            try:
+                yield
+            finally:
+                await mcp_auth.aclose()
+
+    return Starlette(
+        routes=[*mcp_auth.resource_metadata_router().routes,
+                Mount("/", app=mcp_app, middleware=[Middleware(bearer_auth)])],
+        lifespan=lifespan,
+    )
+
+
+def run(port: int, issuer_port: int, state_dir: str | None) -> int:
+    """Start the dev issuer and the MCP server; print a token and a command; serve until Ctrl-C."""
+    import uvicorn
+
+    from .devissuer import DevIssuer
+
+    resource = f"http://127.0.0.1:{port}/mcp"
+    with DevIssuer(port=issuer_port, state_dir=state_dir) as issuer:
+        token = issuer.mint(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource, ttl=3600)
+        app = build_app(resource, issuer.issuer)
+        command = [sys.argv[0] if sys.argv[0].endswith("mcpauth-fast") else "mcpauth-fast",
+                   "call", resource, "whoami", "--token", token, "--get", "subject"]
+        print(f"dev issuer:  {issuer.issuer}  (JWKS {issuer.jwks_uri})")
+        print(f"MCP server:  {resource}  (tool: whoami; needs scope 'read')")
+        print(f"token for alice, scopes {' '.join(DEMO_SCOPES)}, valid 1 hour:\n{token}\n")
+        print("call whoami with it (prints the subject):")
+        print("  " + shlex.join(command), flush=True)
+        print("\nCtrl-C stops the demo.", flush=True)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                lifespan="on")
+        try:
+            uvicorn.Server(config).run()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+async def call_tool(url: str, tool: str, token: str, arguments: dict[str, Any],
+                    timeout: float = 30.0) -> Any:
+    """Call ``tool`` on the MCP server at ``url`` with ``token``; return its structured result."""
+    import httpx2
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    refusals: list[str] = []
+
+    async def note_refusal(response: Any) -> None:
+        if response.status_code in (400, 401, 403, 503):
+            challenge = response.headers.get("www-authenticate", "")
+            refusals.append(f"HTTP {response.status_code} {challenge}".strip())
+
+    headers = {"authorization": f"Bearer {token}"}
+    try:
+        async with httpx2.AsyncClient(headers=headers, timeout=timeout,
+                                      event_hooks={"response": [note_refusal]}) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                result = await session.call_tool(tool, arguments)
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a task-group trace
+        if refusals:
+            raise RuntimeError(f"the server refused the call: {refusals[-1]}") from None
+        raise RuntimeError(f"the call failed: {type(exc).__name__}") from None
+    if result.is_error:
+        raise RuntimeError(f"the tool {tool} failed: {result.content}")
+    return result.structured_content

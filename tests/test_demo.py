@@ -1,0 +1,65 @@
+"""``mcpauth-fast demo`` as a user runs it: the printed command returns the subject."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver", reason="the demo runs on the MCP SDK 2.x")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path) -> None:
+    env = {**os.environ, "MCPAUTH_FAST_DEV_DIR": str(tmp_path)}
+    port, issuer_port = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "mcpauth_fast", "demo", "--port", str(port),
+         "--issuer-port", str(issuer_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        command = None
+        deadline = time.monotonic() + 30
+        lines = []
+        while command is None and time.monotonic() < deadline:
+            line = demo.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            lines.append(line)
+            if line.strip().startswith(("mcpauth-fast call", "/")) and " call " in line:
+                command = shlex.split(line.strip())
+        assert command is not None, "".join(lines)
+        assert command[1:3] == ["call", f"http://127.0.0.1:{port}/mcp"]
+        # The printed program is the console script; run the same thing through this Python.
+        result = subprocess.run([sys.executable, "-m", "mcpauth_fast", *command[1:]],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "alice"
+        # The same call without the right token is refused.
+        bad = [*command[1:]]
+        bad[bad.index("--token") + 1] = "not-a-token"
+        refused = subprocess.run([sys.executable, "-m", "mcpauth_fast", *bad],
+                                 capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode != 0
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+        demo.stdout.close()  # type: ignore[union-attr]
+        demo.stderr.close()  # type: ignore[union-attr]
+    assert demo.returncode == 0
