@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from metadata_server import (
+    SECRET_BODY,
+    MetadataServer,
+    metadata_server_fixture,  # noqa: F401 - the metadata_server fixture
+    server_metadata,
+    static_config,
+)
 
 from mcpauth_fast.config import (
-    AuthorizationServerMetadata,
     AuthorizationServerMetadataDefaults,
     AuthServerConfig,
     AuthServerConfigErrorCode,
@@ -43,140 +44,6 @@ from mcpauth_fast.exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
 )
-
-SECRET_BODY = "SECRET-BODY-MARKER"
-
-
-def server_metadata(issuer: str, **overrides: Any) -> dict[str, Any]:
-    """MCP-conformant RFC 8414 metadata for ``issuer``, with one non-standard field."""
-    data: dict[str, Any] = {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/authorize",
-        "token_endpoint": f"{issuer}/token",
-        "jwks_uri": f"{issuer}/jwks",
-        "registration_endpoint": f"{issuer}/register",
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "x_vendor_extension": {"kept": True},
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
-
-
-class MetadataServer:
-    """Serves OAuth and OIDC metadata for ``base`` and ``base/tenant`` at their well-known
-    paths, counts requests per path, and misbehaves on demand through ``mode``: "ok", "500",
-    "garbage", "huge" (with Content-Length), "huge_stream" (without), "wrong_issuer",
-    "not_object", "invalid" (no token_endpoint), "no_pkce", "slow" (sleep ``delay`` first).
-    ``delay`` also applies in every other mode."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.delay = 0.0
-        self.hits: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                path = self.path
-                with server._lock:
-                    server.hits[path] += 1
-                if server.delay:
-                    time.sleep(server.delay)
-                if path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("location", server.base + ServerMetadataPaths.OAUTH.value)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                issuer = server.routes().get(path)
-                if issuer is None:
-                    self._send(404, b'{"error":"not_found"}')
-                    return
-                self._answer(issuer)
-
-            def _answer(self, issuer: str) -> None:
-                mode = server.mode
-                if mode == "500":
-                    self._send(500, f'{{"error":"{SECRET_BODY}"}}'.encode())
-                elif mode == "garbage":
-                    self._send(200, f"<html>{SECRET_BODY}".encode())
-                elif mode == "huge":
-                    self._send(200, b"{" + b" " * (2 << 20) + b"}")
-                elif mode == "huge_stream":
-                    self._send(200, b"{" + b" " * (2 << 20) + b"}", length=False)
-                elif mode == "not_object":
-                    self._send(200, b"[1, 2]")
-                else:
-                    data = server_metadata(issuer)
-                    if mode == "wrong_issuer":
-                        data["issuer"] = "https://evil.example"
-                    elif mode == "invalid":
-                        data["token_endpoint"] = None
-                        data = {k: v for k, v in data.items() if v is not None}
-                        data["secret"] = SECRET_BODY
-                    elif mode == "no_pkce":
-                        del data["code_challenge_methods_supported"]
-                    self._send(200, json.dumps(data).encode())
-
-            def _send(self, status: int, body: bytes, length: bool = True) -> None:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if length:
-                    self.send_header("content-length", str(len(body)))
-                else:
-                    self.send_header("connection", "close")
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.tenant = f"{self.base}/tenant"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def routes(self) -> dict[str, str]:
-        """Request path -> the issuer whose metadata it serves."""
-        return {
-            "/.well-known/oauth-authorization-server": self.base,
-            "/.well-known/oauth-authorization-server/tenant": self.tenant,
-            "/.well-known/openid-configuration": self.base,
-            "/tenant/.well-known/openid-configuration": self.tenant,
-        }
-
-    @property
-    def total(self) -> int:
-        return sum(self.hits.values())
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def metadata_server() -> Iterator[MetadataServer]:
-    server = MetadataServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def static_config(issuer: str = "https://idp.example", **overrides: Any) -> AuthServerConfig:
-    return AuthServerConfig(
-        metadata=AuthorizationServerMetadata(**server_metadata(issuer, **overrides)),
-        type=AuthServerType.OIDC,
-    )
-
 
 # ---------------------------------------------------------------- well-known URLs
 
@@ -339,9 +206,7 @@ async def test_timeout_and_refused_connection(
     metadata_server.delay = 1.0
     with pytest.raises(MCPAuthConfigException) as info:
         if asynchronous:
-            await fetch_server_config_async(
-                metadata_server.base, AuthServerType.OIDC, timeout=0.2
-            )
+            await fetch_server_config_async(metadata_server.base, AuthServerType.OIDC, timeout=0.2)
         else:
             fetch_server_config(metadata_server.base, AuthServerType.OIDC, timeout=0.2)
     assert isinstance(info.value.cause, httpx.TimeoutException)
@@ -358,7 +223,9 @@ async def test_timeout_and_refused_connection(
 
 @pytest.mark.parametrize("mode", ["invalid", "not_object"])
 @pytest.mark.parametrize("asynchronous", [False, True])
-async def test_invalid_metadata(metadata_server: MetadataServer, mode: str, asynchronous: bool) -> None:
+async def test_invalid_metadata(
+    metadata_server: MetadataServer, mode: str, asynchronous: bool
+) -> None:
     metadata_server.mode = mode
     with pytest.raises(MCPAuthAuthServerException) as info:
         if asynchronous:
@@ -525,12 +392,18 @@ def server_metadata_dict(issuer: str) -> dict[str, Any]:
         ([resource("https://api.example/m cp")], "whitespace"),
         ([resource("https://api.example:99999999/")], "not a valid URL"),
         (
-            [resource("https://api.example/mcp", static_config(code_challenge_methods_supported=None))],
+            [
+                resource(
+                    "https://api.example/mcp", static_config(code_challenge_methods_supported=None)
+                )
+            ],
             "pkce_not_supported",
         ),
     ],
 )
-def test_validate_resource_configs_refuses(configs: list[ResourceServerConfig], fragment: str) -> None:
+def test_validate_resource_configs_refuses(
+    configs: list[ResourceServerConfig], fragment: str
+) -> None:
     with pytest.raises(MCPAuthAuthServerException) as info:
         validate_resource_configs(configs)
     assert info.value.code is AuthServerExceptionCode.INVALID_SERVER_CONFIG
@@ -571,7 +444,9 @@ async def test_discovery_failure_is_not_cached(metadata_server: MetadataServer) 
     metadata_server.mode = "500"
     metadata_server.delay = 0.1
     discovery = AuthServerDiscoveryConfig(issuer=metadata_server.base, type=AuthServerType.OAUTH)
-    outcomes = await asyncio.gather(*(discovery.resolve() for _ in range(10)), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(discovery.resolve() for _ in range(10)), return_exceptions=True
+    )
     assert all(isinstance(o, MCPAuthConfigException) for o in outcomes)
     assert metadata_server.total == 1  # concurrent failures share one fetch too
     assert discovery.resolved() is None
@@ -639,3 +514,15 @@ def test_discovery_config_is_plain_data() -> None:
         AuthServerDiscoveryConfig.model_validate(
             {"issuer": "https://a.example", "type": "oidc", "metadata": {}}
         )
+
+
+def test_discovery_across_event_loops(metadata_server: MetadataServer) -> None:
+    # Servers built with TestClient or asyncio.run resolve on different loops over time.
+    metadata_server.mode = "500"
+    discovery = AuthServerDiscoveryConfig(issuer=metadata_server.base, type=AuthServerType.OIDC)
+    with pytest.raises(MCPAuthConfigException):
+        asyncio.run(discovery.resolve())
+    metadata_server.mode = "ok"
+    config = asyncio.run(discovery.resolve())
+    assert asyncio.run(discovery.resolve()) is config
+    assert metadata_server.total == 2

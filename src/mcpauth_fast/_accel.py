@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import platform
+from types import ModuleType
 
 NO_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS")) or (
     platform.python_implementation() != "CPython"
 )
 
-from types import ModuleType
 
 
 def _load() -> tuple[ModuleType, str]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Literal
 
 from starlette.routing import Route, Router
 
@@ -37,7 +38,7 @@ from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast")
 
-AnyServerConfig = Union[AuthServerConfig, AuthServerDiscoveryConfig]
+AnyServerConfig = AuthServerConfig | AuthServerDiscoveryConfig
 
 # jwt_verify= keys (the names of jose's jwtVerify options where they exist) -> JwtVerifier args.
 _JWT_VERIFY_OPTIONS = {
@@ -63,7 +64,7 @@ def _config_error(message: str) -> MCPAuthAuthServerException:
     )
 
 
-def _translate(options: Optional[dict[str, Any]], names: dict[str, str], what: str
+def _translate(options: dict[str, Any] | None, names: dict[str, str], what: str
                ) -> dict[str, Any]:
     if not options:
         return {}
@@ -88,10 +89,9 @@ class MCPAuth:
 
     def __init__(
         self,
-        server: Optional[AnyServerConfig] = None,
-        protected_resources: Union[ResourceServerConfig, Sequence[ResourceServerConfig],
-                                   None] = None,
-        context_var: Optional[ContextVar[Optional[AuthInfo]]] = None,
+        server: AnyServerConfig | None = None,
+        protected_resources: ResourceServerConfig | Sequence[ResourceServerConfig] | None = None,
+        context_var: ContextVar[AuthInfo | None] | None = None,
     ) -> None:
         if server is not None and protected_resources is not None:
             raise _config_error(
@@ -116,18 +116,18 @@ class MCPAuth:
             if not self.resources:
                 raise _config_error("`protected_resources` must not be empty.")
             validate_resource_configs(self.resources)
-        self._context_var: ContextVar[Optional[AuthInfo]] = context_var or ContextVar(
+        self._context_var: ContextVar[AuthInfo | None] = context_var or ContextVar(
             "mcp_auth_context", default=None)
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
 
     @property
-    def auth_info(self) -> Optional[AuthInfo]:
+    def auth_info(self) -> AuthInfo | None:
         """The ``AuthInfo`` of the request being handled (inside tools and routes), or None."""
         info = auth_info_of_current_mcp_request()
         return info if info is not None else self._context_var.get()
 
-    def _servers_for(self, resource: Optional[str]) -> list[AnyServerConfig]:
+    def _servers_for(self, resource: str | None) -> list[AnyServerConfig]:
         if self.server is not None:
             return [self.server]
         if resource is None:
@@ -163,7 +163,7 @@ class MCPAuth:
         return source
 
     def _jwt_verifier(self, servers: list[AnyServerConfig], leeway: float,
-                      algorithms: Optional[Sequence[str]], jwt_verify: dict[str, Any],
+                      algorithms: Sequence[str] | None, jwt_verify: dict[str, Any],
                       remote: dict[str, Any], cache_size: int) -> JwtVerifier:
         options = {"leeway": leeway, **jwt_verify, "cache_size": cache_size}
         if algorithms is not None:
@@ -179,16 +179,16 @@ class MCPAuth:
 
     def bearer_auth_middleware(
         self,
-        mode_or_verify: Union[Literal["jwt"], CustomVerifier],
-        audience: Union[str, Sequence[str], None] = None,
-        required_scopes: Optional[Sequence[str]] = None,
+        mode_or_verify: Literal["jwt"] | CustomVerifier,
+        audience: str | Sequence[str] | None = None,
+        required_scopes: Sequence[str] | None = None,
         show_error_details: bool = False,
         leeway: float = 60,
-        resource: Optional[str] = None,
+        resource: str | None = None,
         *,
-        algorithms: Optional[Sequence[str]] = None,
-        jwt_verify: Optional[dict[str, Any]] = None,
-        remote_jwks: Optional[dict[str, Any]] = None,
+        algorithms: Sequence[str] | None = None,
+        jwt_verify: dict[str, Any] | None = None,
+        remote_jwks: dict[str, Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
@@ -216,10 +216,11 @@ class MCPAuth:
         jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
         remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
         if mode_or_verify == "jwt":
-            verifier: Union[JwtVerifier, CustomVerifier] = self._jwt_verifier(
+            jwt_verifier = self._jwt_verifier(
                 servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
                 remote_options, cache_size)
-            max_token_bytes = verifier.max_token_bytes
+            verifier: JwtVerifier | CustomVerifier = jwt_verifier
+            max_token_bytes = jwt_verifier.max_token_bytes
         elif callable(mode_or_verify):
             verifier = mode_or_verify
             max_token_bytes = jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)
@@ -227,7 +228,7 @@ class MCPAuth:
             raise ValueError(
                 "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
         if isinstance(audience, str):
-            audiences: Optional[frozenset[str]] = frozenset([audience])
+            audiences: frozenset[str] | None = frozenset([audience])
         elif audience is not None:
             audiences = frozenset(audience)
         elif resource is not None:

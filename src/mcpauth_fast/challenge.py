@@ -8,7 +8,8 @@ a quoted-string that can never break out of the header or carry a newline.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -55,7 +56,7 @@ class Challenge:
     def __init__(
         self,
         required_scopes: Sequence[str] = (),
-        resource_metadata_url: Optional[str] = None,
+        resource_metadata_url: str | None = None,
         show_error_details: bool = False,
     ) -> None:
         tail = []
@@ -67,7 +68,7 @@ class Challenge:
         self.show_error_details = show_error_details
         self.no_credentials = self.header(None, None)
 
-    def header(self, error: Optional[str], message: Optional[str]) -> bytes:
+    def header(self, error: str | None, message: str | None) -> bytes:
         """The ``WWW-Authenticate`` value for an RFC 6750 ``error`` (None: no credentials)."""
         params = []
         if error is not None:
@@ -78,7 +79,7 @@ class Challenge:
         return ("Bearer " + ", ".join(params) if params else "Bearer").encode("latin-1")
 
     def response(
-        self, error: MCPAuthException, authorization: Optional[bytes] = None
+        self, error: MCPAuthException, authorization: bytes | None = None
     ) -> tuple[int, Headers, bytes]:
         """``(status, headers, body)`` answering ``error``.
 
@@ -90,7 +91,7 @@ class Challenge:
             headers = [_JSON, _NO_STORE, (b"retry-after", str(error.retry_after).encode())]
             return 503, headers, orjson.dumps(body)
         if isinstance(error, (MCPAuthAuthServerException, MCPAuthConfigException)):
-            server_body = dict(_SERVER_ERROR)
+            server_body: dict[str, Any] = dict(_SERVER_ERROR)
             if self.show_error_details:
                 server_body["cause"] = error.to_json()
             return 500, [_JSON, _NO_STORE], orjson.dumps(server_body)

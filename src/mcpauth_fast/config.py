@@ -1,37 +1,53 @@
 """Server and resource configuration, with the names of ``mcpauth.config`` (0.1.1 and 0.2.0b1).
 
-Authorization server metadata (RFC 8414), protected resource metadata (RFC 9728), the MCP
-checks of ``validate_server_config``, metadata discovery (``fetch_server_config`` and its async
-twin) and lazy discovery (``AuthServerDiscoveryConfig``, resolved on first use).
+Authorization server metadata (RFC 8414), protected resource metadata (RFC 9728) and the MCP
+checks of ``validate_server_config`` and ``validate_resource_configs``. Finding and fetching
+metadata (``fetch_server_config`` and its twins, ``AuthServerDiscoveryConfig``) lives in
+:mod:`mcpauth_fast.discovery`; its names are re-exported here, so every name of
+``mcpauth.config`` is importable from this module.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from enum import Enum
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlparse, urlsplit, urlunparse
+from urllib.parse import urlsplit
 
-import httpx
-import orjson
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 
-from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException, MCPAuthConfigException
+from .discovery import (
+    FETCH_TIMEOUT,
+    MAX_METADATA_BYTES,
+    AuthServerDiscoveryConfig,
+    AuthServerType,
+    Record,
+    ServerMetadataPaths,
+    TranspileData,
+    fetch_server_config,
+    fetch_server_config_async,
+    fetch_server_config_by_well_known_url,
+    fetch_server_config_by_well_known_url_async,
+    get_oauth_well_known_url,
+    get_oidc_well_known_url,
+)
+from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException
+
+__all__ = [
+    "FETCH_TIMEOUT", "MAX_METADATA_BYTES", "AnyAuthServerConfig", "AuthServerConfig",
+    "AuthServerConfigError", "AuthServerConfigErrorCode", "AuthServerConfigValidationResult",
+    "AuthServerConfigWarning", "AuthServerConfigWarningCode", "AuthServerDiscoveryConfig",
+    "AuthServerType", "AuthorizationServerMetadata", "AuthorizationServerMetadataDefaults",
+    "ProtectedResourceMetadata", "ProtectedResourceMetadataBase", "Record",
+    "ResourceServerConfig", "ResourceServerMetadata", "ServerMetadataPaths", "TranspileData",
+    "auth_server_config_error_description", "auth_server_config_warning_description",
+    "fetch_server_config", "fetch_server_config_async", "fetch_server_config_by_well_known_url",
+    "fetch_server_config_by_well_known_url_async", "get_oauth_well_known_url",
+    "get_oidc_well_known_url", "issuer_of", "validate_resource_configs", "validate_server_config",
+]
 
 logger = logging.getLogger("mcpauth_fast.config")
-
-Record = dict[str, Any]
-TranspileData = Callable[[Record], Record]
-
-#: Seconds allowed for one metadata fetch (mcpauth uses 10 s).
-FETCH_TIMEOUT = 10.0
-#: Largest metadata document accepted; real ones are a few KiB.
-MAX_METADATA_BYTES = 1 << 20
 
 
 class AuthorizationServerMetadata(BaseModel):
@@ -71,13 +87,6 @@ class AuthorizationServerMetadata(BaseModel):
     userinfo_endpoint: str | None = None
 
 
-class AuthServerType(str, Enum):
-    """Whether the authorization server is a plain OAuth 2.0 server or an OpenID provider."""
-
-    OAUTH = "oauth"
-    OIDC = "oidc"
-
-
 class AuthorizationServerMetadataDefaults(Enum):
     """RFC 8414 defaults of the optional metadata lists."""
 
@@ -90,13 +99,6 @@ class AuthServerConfig(BaseModel):
 
     metadata: AuthorizationServerMetadata
     type: AuthServerType
-
-
-class ServerMetadataPaths(str, Enum):
-    """The well-known paths of OAuth (RFC 8414) and OIDC discovery documents."""
-
-    OAUTH = "/.well-known/oauth-authorization-server"
-    OIDC = "/.well-known/openid-configuration"
 
 
 # ---------------------------------------------------------------- validation (MCP rules)
@@ -208,276 +210,6 @@ def validate_server_config(config: AuthServerConfig) -> AuthServerConfigValidati
     return AuthServerConfigValidationResult(is_valid=not errors, errors=errors, warnings=warnings)
 
 
-# ---------------------------------------------------------------- discovery
-
-
-def _smart_join(*parts: str) -> str:
-    # mcpauth's join: strip slashes, join, and let a POSIX path collapse "//" and "/./".
-    return PurePosixPath("/".join(part.strip("/") for part in parts)).as_posix()
-
-
-def get_oauth_well_known_url(issuer: str) -> str:
-    """RFC 8414 section 3.1: the well-known path goes *before* the issuer's path.
-
-    ``https://a.example/tenant`` -> ``https://a.example/.well-known/oauth-authorization-server/tenant``.
-    """
-    parsed = urlparse(issuer)
-    return urlunparse(
-        parsed._replace(path=_smart_join(ServerMetadataPaths.OAUTH.value, parsed.path))
-    )
-
-
-def get_oidc_well_known_url(issuer: str) -> str:
-    """OpenID Connect Discovery: the well-known path is *appended* to the issuer.
-
-    ``https://a.example/tenant`` -> ``https://a.example/tenant/.well-known/openid-configuration``.
-    """
-    parsed = urlparse(issuer)
-    return urlunparse(
-        parsed._replace(path=_smart_join(parsed.path, ServerMetadataPaths.OIDC.value))
-    )
-
-
-def _well_known_url(issuer: str, type: AuthServerType) -> str:
-    if type == AuthServerType.OAUTH:
-        return get_oauth_well_known_url(issuer)
-    return get_oidc_well_known_url(issuer)
-
-
-def _check_response(response: httpx.Response) -> None:
-    response.raise_for_status()
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_METADATA_BYTES:
-        raise ValueError(f"response is larger than {MAX_METADATA_BYTES} bytes")
-
-
-def _grow(body: bytearray, chunk: bytes) -> None:
-    body += chunk
-    if len(body) > MAX_METADATA_BYTES:
-        raise ValueError(f"response is larger than {MAX_METADATA_BYTES} bytes")
-
-
-@contextmanager
-def _fetch_errors(url: str) -> Iterator[None]:
-    try:
-        yield
-    except MCPAuthAuthServerException:
-        raise
-    except Exception as exc:
-        # str(exc) of httpx/orjson errors names the URL or a position, never the response body.
-        raise MCPAuthConfigException(
-            "fetch_server_config_error",
-            f"Failed to fetch server config from {url}: {exc}",
-            cause=exc,
-        ) from exc
-
-
-def _build(
-    url: str,
-    body: bytes,
-    type: AuthServerType,
-    transpile_data: TranspileData | None,
-    issuer: str | None,
-) -> AuthServerConfig:
-    data = orjson.loads(body)
-    if transpile_data is not None:
-        data = transpile_data(data)
-    try:
-        metadata = AuthorizationServerMetadata.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise MCPAuthAuthServerException(
-            AuthServerExceptionCode.INVALID_SERVER_METADATA, cause=exc
-        ) from exc
-    # RFC 8414 section 3.3: otherwise one server could speak for another issuer.
-    if issuer is not None and metadata.issuer != issuer:
-        raise MCPAuthAuthServerException(
-            AuthServerExceptionCode.INVALID_SERVER_METADATA,
-            cause={
-                "error_description": f"The metadata at {url} is for issuer "
-                f"{metadata.issuer!r}, not the requested {issuer!r}."
-            },
-        )
-    return AuthServerConfig(metadata=metadata, type=type)
-
-
-_ACCEPT_JSON = {"accept": "application/json"}
-
-
-def _fetch_sync(
-    url: str,
-    type: AuthServerType,
-    transpile: TranspileData | None,
-    issuer: str | None,
-    timeout: float,
-) -> AuthServerConfig:
-    body = bytearray()
-    with _fetch_errors(url):
-        # Redirects are followed, as mcpauth (requests) does; the issuer check still applies.
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            with client.stream("GET", url, headers=_ACCEPT_JSON) as response:
-                _check_response(response)
-                for chunk in response.iter_bytes():
-                    _grow(body, chunk)
-        return _build(url, bytes(body), type, transpile, issuer)
-
-
-async def _fetch_async(
-    url: str,
-    type: AuthServerType,
-    transpile: TranspileData | None,
-    issuer: str | None,
-    timeout: float,
-) -> AuthServerConfig:
-    body = bytearray()
-    with _fetch_errors(url):
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            async with client.stream("GET", url, headers=_ACCEPT_JSON) as response:
-                _check_response(response)
-                async for chunk in response.aiter_bytes():
-                    _grow(body, chunk)
-        return _build(url, bytes(body), type, transpile, issuer)
-
-
-def fetch_server_config_by_well_known_url(
-    well_known_url: str,
-    type: AuthServerType,
-    transpile_data: TranspileData | None = None,
-    *,
-    timeout: float = FETCH_TIMEOUT,
-) -> AuthServerConfig:
-    """Fetch (blocking) the metadata document at ``well_known_url``.
-
-    :param well_known_url: the URL of the metadata document.
-    :param type: the type of the authorization server.
-    :param transpile_data: turns the fetched JSON into RFC 8414 metadata, for servers that
-        almost conform.
-    :param timeout: seconds allowed for the whole request.
-    :raises MCPAuthConfigException: ``fetch_server_config_error`` on a network, HTTP, size or
-        JSON error, or when ``transpile_data`` fails.
-    :raises MCPAuthAuthServerException: ``INVALID_SERVER_METADATA`` when the metadata is invalid.
-    """
-    return _fetch_sync(well_known_url, type, transpile_data, None, timeout)
-
-
-async def fetch_server_config_by_well_known_url_async(
-    well_known_url: str,
-    type: AuthServerType,
-    transpile_data: TranspileData | None = None,
-    *,
-    timeout: float = FETCH_TIMEOUT,
-) -> AuthServerConfig:
-    """The async twin of ``fetch_server_config_by_well_known_url`` (same errors)."""
-    return await _fetch_async(well_known_url, type, transpile_data, None, timeout)
-
-
-def fetch_server_config(
-    issuer: str,
-    type: AuthServerType,
-    transpile_data: TranspileData | None = None,
-    *,
-    timeout: float = FETCH_TIMEOUT,
-) -> AuthServerConfig:
-    """Fetch (blocking, for import time) the metadata of ``issuer`` from its well-known URL.
-
-    OAuth servers are asked at ``get_oauth_well_known_url(issuer)``, OIDC providers at
-    ``get_oidc_well_known_url(issuer)``. The document's ``issuer`` must equal ``issuer``
-    exactly (RFC 8414 section 3.3).
-
-    :raises MCPAuthConfigException: ``fetch_server_config_error`` on a network, HTTP, size or
-        JSON error, or when ``transpile_data`` fails.
-    :raises MCPAuthAuthServerException: ``INVALID_SERVER_METADATA`` when the metadata is invalid
-        or names another issuer.
-    """
-    return _fetch_sync(_well_known_url(issuer, type), type, transpile_data, issuer, timeout)
-
-
-async def fetch_server_config_async(
-    issuer: str,
-    type: AuthServerType,
-    transpile_data: TranspileData | None = None,
-    *,
-    timeout: float = FETCH_TIMEOUT,
-) -> AuthServerConfig:
-    """The async twin of ``fetch_server_config`` (same URL rules, checks and errors)."""
-    return await _fetch_async(_well_known_url(issuer, type), type, transpile_data, issuer, timeout)
-
-
-class AuthServerDiscoveryConfig(BaseModel):
-    """An authorization server known only by issuer and type; its metadata is fetched lazily.
-
-    Accepted wherever an ``AuthServerConfig`` is. The first ``resolve()`` fetches the metadata;
-    concurrent first callers share that one fetch; a success is kept for the life of the
-    object, a failure is not (the next call fetches again). The fetched configuration must
-    pass ``validate_server_config``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    issuer: str
-    type: AuthServerType
-    transpile_data: TranspileData | None = Field(default=None, exclude=True, repr=False)
-
-    _config: AuthServerConfig | None = PrivateAttr(default=None)
-    _task: asyncio.Task[AuthServerConfig] | None = PrivateAttr(default=None)
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> AuthServerDiscoveryConfig:
-        # An in-flight asyncio.Task cannot be deep-copied; the copy starts its own fetch.
-        clone = self.model_copy()
-        clone._task = None
-        return clone
-
-    def resolved(self) -> AuthServerConfig | None:
-        """The fetched configuration, or None while it has not been fetched successfully."""
-        return self._config
-
-    async def resolve(self) -> AuthServerConfig:
-        """The configuration, fetched on the first call (one fetch for all concurrent callers).
-
-        :raises MCPAuthConfigException: the fetch failed (network, HTTP, size, JSON).
-        :raises MCPAuthAuthServerException: ``INVALID_SERVER_METADATA`` (bad metadata, other
-            issuer) or ``INVALID_SERVER_CONFIG`` (fails the MCP checks).
-        """
-        if self._config is not None:
-            return self._config
-        loop = asyncio.get_running_loop()
-        task = self._task
-        # A fetch started on another (perhaps closed) event loop cannot be awaited here.
-        if task is None or task.get_loop() is not loop:
-            task = loop.create_task(self._fetch())
-            task.add_done_callback(_consume_exception)
-            self._task = task
-        # shield: a cancelled caller must not cancel the fetch the other callers wait for.
-        return await asyncio.shield(task)
-
-    async def _fetch(self) -> AuthServerConfig:
-        try:
-            config = await fetch_server_config_async(self.issuer, self.type, self.transpile_data)
-            _check_server_config(config, f"authorization server {self.issuer!r}")
-        except BaseException:
-            if self._task is asyncio.current_task():
-                self._task = None
-            raise
-        self._config = config
-        self._task = None
-        return config
-
-
-def _consume_exception(task: asyncio.Task[AuthServerConfig]) -> None:
-    # Every caller may have been cancelled; do not let asyncio log "never retrieved".
-    if not task.cancelled():
-        task.exception()
-
-
-AnyAuthServerConfig = AuthServerConfig | AuthServerDiscoveryConfig
-
-
-def issuer_of(config: AuthServerConfig | AuthServerDiscoveryConfig) -> str:
-    """The issuer of a static or a lazily discovered authorization server (no fetch)."""
-    if isinstance(config, AuthServerDiscoveryConfig):
-        return config.issuer
-    return config.metadata.issuer
-
-
 def _check_server_config(config: AuthServerConfig, where: str) -> None:
     result = validate_server_config(config)
     for warning in result.warnings:
@@ -537,6 +269,16 @@ class ResourceServerConfig(BaseModel):
     """One protected resource (RFC 9728 resource-server mode)."""
 
     metadata: ResourceServerMetadata
+
+
+AnyAuthServerConfig = AuthServerConfig | AuthServerDiscoveryConfig
+
+
+def issuer_of(config: AuthServerConfig | AuthServerDiscoveryConfig) -> str:
+    """The issuer of a static or a lazily discovered authorization server (no fetch)."""
+    if isinstance(config, AuthServerDiscoveryConfig):
+        return config.issuer
+    return config.metadata.issuer
 
 
 def _resource_problem(resource: str) -> str | None:

@@ -285,13 +285,13 @@ class DiscoveredJwks:
     def __init__(self, resolve_jwks_uri: Callable[[], Any], **remote_options: Any) -> None:
         self._resolve = resolve_jwks_uri
         self._options = remote_options
-        self._remote: Optional[RemoteJwks] = None
+        self._remote: RemoteJwks | None = None
 
-    def find(self, issuer: str, kid: Optional[str], alg: str) -> Optional[VerificationKey]:
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         remote = self._remote
         return remote.find(issuer, kid, alg) if remote is not None else None
 
-    async def fetch(self, issuer: str, kid: Optional[str], alg: str) -> VerificationKey:
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
         if self._remote is None:
             try:
                 url = await self._resolve()

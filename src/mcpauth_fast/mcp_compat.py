@@ -1,8 +1,10 @@
 """The bridge to the MCP Python SDK, when it is installed (1.x ``FastMCP`` or 2.x ``MCPServer``).
 
-- ``sdk_user``: the SDK's own authenticated-user object for ``scope["user"]``, so the SDK's
-  ``get_access_token()`` works and the SDK binds each MCP session to its principal
-  (client_id, issuer, subject). Built once per verified token and kept on its ``AuthInfo``.
+- ``sdk_user``: the SDK's own authenticated-user object for ``scope["user"]``, so the SDK binds
+  each MCP session to its principal (client_id, issuer, subject). Built once per verified
+  token and kept on its ``AuthInfo``.
+- ``sdk_auth_context_var``: the context variable the SDK's ``get_access_token()`` reads (its
+  own ``AuthContextMiddleware`` sets it; ours does the same).
 - ``auth_info_of_current_mcp_request``: SDK 1.x runs tools in the session's task, whose context
   variables are those of the request that opened the session; the HTTP request that carried
   the current message is in the SDK's request context instead. (SDK 2.x runs each message in
@@ -11,8 +13,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .types import AuthInfo, thaw
 
@@ -21,7 +24,7 @@ _user_factory: Any = _NOT_LOADED
 _request_ctx: Any = _NOT_LOADED
 
 
-def _load_user_factory() -> Optional[Callable[[AuthInfo], Any]]:
+def _load_user_factory() -> Callable[[AuthInfo], Any] | None:
     try:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
@@ -61,15 +64,26 @@ def sdk_user(info: AuthInfo) -> Any:
     return user
 
 
-def _load_request_ctx() -> Optional[ContextVar[Any]]:
+def sdk_auth_context_var() -> ContextVar[Any] | None:
+    """The SDK's ``auth_context_var``, or None when the SDK is not installed."""
     try:
-        from mcp.server.lowlevel.server import request_ctx  # SDK 1.x only
+        from mcp.server.auth.middleware.auth_context import auth_context_var
+    except ImportError:
+        return None
+    return auth_context_var
+
+
+def _load_request_ctx() -> ContextVar[Any] | None:
+    try:
+        from mcp.server.lowlevel.server import (  # type: ignore[attr-defined,unused-ignore]
+            request_ctx,  # SDK 1.x only
+        )
     except ImportError:
         return None
     return request_ctx  # type: ignore[no-any-return]
 
 
-def auth_info_of_current_mcp_request() -> Optional[AuthInfo]:
+def auth_info_of_current_mcp_request() -> AuthInfo | None:
     """The ``AuthInfo`` of the HTTP request carrying the current MCP message (SDK 1.x), or None."""
     global _request_ctx
     if _request_ctx is _NOT_LOADED:

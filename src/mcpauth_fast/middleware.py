@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,13 +25,13 @@ from .exceptions import (
     MCPAuthTokenVerificationException,
     MCPAuthTokenVerificationExceptionCode,
 )
-from .mcp_compat import sdk_user
+from .mcp_compat import sdk_auth_context_var, sdk_user
 from .types import AuthInfo
 from .verifier import JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast.middleware")
 
-CustomVerifier = Callable[[str], Union[AuthInfo, Awaitable[AuthInfo]]]
+CustomVerifier = Callable[[str], AuthInfo | Awaitable[AuthInfo]]
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,12 @@ class BearerAuthConfig:
     :param max_token_bytes: longer tokens are refused before decoding.
     """
 
-    verifier: Union[JwtVerifier, CustomVerifier]
-    issuers: Optional[frozenset[str]]
-    audiences: Optional[frozenset[str]]
+    verifier: JwtVerifier | CustomVerifier
+    issuers: frozenset[str] | None
+    audiences: frozenset[str] | None
     required_scopes: tuple[str, ...]
     challenge: Challenge
-    context_var: ContextVar[Optional[AuthInfo]]
+    context_var: ContextVar[AuthInfo | None]
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
 
 
@@ -72,14 +73,16 @@ class BearerAuthMiddleware:
 
     config: BearerAuthConfig
 
-    def __init__(self, app: ASGIApp, config: Optional[BearerAuthConfig] = None) -> None:
+    def __init__(self, app: ASGIApp, config: BearerAuthConfig | None = None) -> None:
         self.app = app
         if config is not None:
             self.config = config
         config = self.config
         verifier = config.verifier
         self._jwt = verifier if isinstance(verifier, JwtVerifier) else None
-        self._custom = None if self._jwt is not None else verifier
+        self._custom: CustomVerifier | None = (
+            None if isinstance(verifier, JwtVerifier) else verifier
+        )
         self._custom_is_async = self._custom is not None and inspect.iscoroutinefunction(
             self._custom
         )
@@ -89,6 +92,7 @@ class BearerAuthMiddleware:
         self._max_token_bytes = config.max_token_bytes
         self._context_var = config.context_var
         self._challenge = config.challenge
+        self._sdk_context_var = sdk_auth_context_var()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -112,13 +116,21 @@ class BearerAuthMiddleware:
             await self._refuse(error, scope, send)
             return
         scope["auth"] = info
-        user = sdk_user(info)
-        if user is not None:
-            scope["user"] = user
         bound = self._context_var.set(info)
+        sdk_var = self._sdk_context_var
+        if sdk_var is None:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._context_var.reset(bound)
+            return
+        user = sdk_user(info)
+        scope["user"] = user
+        sdk_bound = sdk_var.set(user)
         try:
             await self.app(scope, receive, send)
         finally:
+            sdk_var.reset(sdk_bound)
             self._context_var.reset(bound)
 
     async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:

@@ -96,6 +96,7 @@ class AuthInfo:
     audience: str | tuple[str, ...] | None
     claims: FrozenDict
     expires_at: float | None
+    _sdk_user: Any  # the MCP SDK's user object, built once (see mcp_compat)
 
     def __init__(
         self,
