@@ -214,7 +214,7 @@ def test_keys_unavailable_is_503_with_retry_after(jwks_server: JwksServer) -> No
     with TestClient(whoami_app(mcp_auth, middleware)) as client:
         response = client.get("/whoami", headers=bearer(token()))
         assert response.status_code == 503
-        assert response.headers["retry-after"] == "7"
+        assert int(response.headers["retry-after"]) >= 1
         assert response.json()["error"] == "temporarily_unavailable"
 
 

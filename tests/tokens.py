@@ -60,10 +60,13 @@ class SigningKey:
         return jose.encode_jws(header, claims, self.private, self.alg)
 
 
-@cache
 def signing_key(alg: str, kid: str | None = None, variant: int = 0) -> SigningKey:
     """One real key per (alg, kid, variant), generated once per test session."""
-    kid = kid or f"{alg.lower()}-{variant}"
+    return _signing_key(alg, kid or f"{alg.lower()}-{variant}", variant)
+
+
+@cache
+def _signing_key(alg: str, kid: str, variant: int) -> SigningKey:
     private: Any
     if alg.startswith(("RS", "PS")):
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -24,7 +24,8 @@ from .exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
 )
-from .jwks import DiscoveredJwks, IssuerKeys, KeySource, RemoteJwks
+from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
+from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
 from .middleware import BearerAuthConfig, BearerAuthMiddleware, CustomVerifier
 from .routes import (
@@ -55,6 +56,7 @@ _REMOTE_JWKS_OPTIONS = {
     "cache_max_age": "ttl",
     "cooldown": "cooldown",
     "max_bytes": "max_bytes",
+    "max_size": "max_bytes",
 }
 
 
@@ -118,6 +120,7 @@ class MCPAuth:
             validate_resource_configs(self.resources)
         self._context_var: ContextVar[AuthInfo | None] = context_var or ContextVar(
             "mcp_auth_context", default=None)
+        self._http = SharedHttpClient()
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
 
@@ -154,11 +157,11 @@ class MCPAuth:
                     raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
                 return resolved.metadata.jwks_uri
 
-            source = DiscoveredJwks(jwks_uri, **remote)
+            source = DiscoveredJwks(jwks_uri, client=self._http, **remote)
         else:
             if not server.metadata.jwks_uri:
                 raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
-            source = RemoteJwks(server.metadata.jwks_uri, **remote)
+            source = RemoteJwks(server.metadata.jwks_uri, client=self._http, **remote)
         self._key_sources[cache_key] = source
         return source
 
@@ -247,6 +250,8 @@ class MCPAuth:
             challenge=Challenge(scopes, metadata_url, show_error_details),
             context_var=self._context_var,
             max_token_bytes=max_token_bytes,
+            on_startup=self.prefetch if mode_or_verify == "jwt" else None,
+            on_shutdown=self.aclose,
         )
         return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
 
@@ -271,9 +276,26 @@ class MCPAuth:
                                 "authorization server mode.")
         return resource_metadata_router(self.resources)
 
+    def jwks_stats(self) -> dict[str, dict[str, Any]]:
+        """Per key source: fetch count, last success, last error, key count."""
+        stats = {}
+        for (issuer, _), source in self._key_sources.items():
+            remote = getattr(source, "_remote", source)
+            if isinstance(remote, RemoteJwks):
+                stats[issuer] = remote.stats()
+        return stats
+
+    async def prefetch(self) -> None:
+        """Fetch every key set now; failures are logged and never raised (startup goes on)."""
+        for source in list(self._key_sources.values()):
+            prefetch = getattr(source, "prefetch", None)
+            if prefetch is not None:
+                await prefetch()
+
     async def aclose(self) -> None:
-        """Close the HTTP clients of the key sources."""
-        for source in self._key_sources.values():
+        """Stop background refreshes and close the shared HTTP client."""
+        for source in list(self._key_sources.values()):
             close = getattr(source, "aclose", None)
             if close is not None:
                 await close()
+        await self._http.aclose()

@@ -1,134 +1,113 @@
-"""Where verification keys come from: a static key set, a remote JWKS, one set per issuer.
+"""RemoteJwks: an issuer's key set fetched over HTTP, kept fresh without ever blocking a request.
 
-A key source answers two questions for the verifier: ``find`` (is the key at hand right
-now? no I/O, the hot path) and ``fetch`` (get it, possibly over the network; only for a
-``kid`` not yet known). Both return a ``VerificationKey`` that can verify ``alg``.
+- Fresh for the ``Cache-Control`` max-age of the response (clamped to ``[min_ttl, max_ttl]``,
+  ``ttl`` when absent), and refreshed in the background ahead of expiry: no request waits
+  for a routine refresh.
+- An unknown ``kid`` triggers at most one fetch per ``cooldown``, shared by every request that
+  waits for it (single flight); inside the cooldown it fails at once.
+- Stale-if-error: a failed refresh (timeout, 5xx, garbage, oversized, empty set) keeps the last
+  good set, retries with exponential backoff, and is logged once per episode.
+- No key at all and the provider unreachable: ``MCPAuthKeysUnavailableException`` (503 with
+  ``Retry-After``), never a 401; the next attempt after the backoff recovers without a restart.
+- Rotation: a new key is usable as soon as it is fetched; keys that leave the set are reported
+  to removal listeners (the verifier evicts the tokens they verified).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import orjson
 
 from .exceptions import (
-    BearerAuthExceptionCode,
     MCPAuthAuthServerException,
     MCPAuthBearerAuthException,
-    MCPAuthBearerAuthExceptionDetails,
     MCPAuthKeysUnavailableException,
-    invalid_token,
 )
-from .keys import VerificationKey, keys_from_jwks
+from .keys import VerificationKey
+from .keysets import (
+    IssuerKeys,
+    KeySet,
+    KeySource,
+    RemovalListener,
+    StaticKeys,
+    no_key,
+)
+
+__all__ = [
+    "DiscoveredJwks",
+    "IssuerKeys",
+    "KeySet",
+    "KeySource",
+    "RemoteJwks",
+    "SharedHttpClient",
+    "StaticKeys",
+]
 
 logger = logging.getLogger("mcpauth_fast.jwks")
 
-
-class KeySource(Protocol):
-    """What the verifier needs from a source of keys."""
-
-    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
-        """The key for ``kid`` if it is at hand (no I/O), else None."""
-
-    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
-        """The key for ``kid``, fetching the key set if needed.
-
-        Raises ``MCPAuthTokenVerificationException`` when the key does not exist and
-        ``MCPAuthKeysUnavailableException`` when no key set can be had at all.
-        """
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\b", re.IGNORECASE)
+#: A refresh starts when this share of the max age has passed.
+REFRESH_AHEAD = 0.8
+#: Backoff after consecutive failures: 1 s, 2 s, 4 s, ... up to this.
+MAX_BACKOFF = 300.0
 
 
-class KeySet:
-    """An immutable set of keys indexed by ``kid`` (built once per fetched JWKS)."""
+class SharedHttpClient:
+    """One ``httpx.AsyncClient`` per event loop, shared by the key sources of an ``MCPAuth``.
 
-    __slots__ = ("_by_kid", "keys", "problems")
-
-    def __init__(self, keys: Iterable[VerificationKey], problems: Iterable[str] = ()) -> None:
-        self.keys: tuple[VerificationKey, ...] = tuple(keys)
-        self.problems: tuple[str, ...] = tuple(problems)
-        self._by_kid: dict[str | None, VerificationKey] = {}
-        for key in self.keys:
-            # The first key wins a duplicated kid: a later one cannot shadow it.
-            self._by_kid.setdefault(key.kid, key)
-
-    @classmethod
-    def from_jwks(cls, document: Mapping[str, Any]) -> KeySet:
-        """Parse a JWKS document; unusable keys are skipped and listed in ``problems``."""
-        keys, problems = keys_from_jwks(document)
-        return cls(keys, problems)
-
-    @property
-    def kids(self) -> frozenset[str | None]:
-        return frozenset(self._by_kid)
-
-    def select(self, kid: str | None, alg: str) -> VerificationKey | None:
-        """The key named ``kid`` that can verify ``alg``.
-
-        A token without ``kid`` is matched only when exactly one key of the set can verify
-        ``alg``: trying every key would let one token cost many signature checks.
-        """
-        if kid is not None:
-            key = self._by_kid.get(kid)
-            return key if key is not None and alg in key.algorithms else None
-        candidates = [key for key in self.keys if alg in key.algorithms]
-        return candidates[0] if len(candidates) == 1 else None
-
-
-def _no_key(kid: str | None) -> Exception:
-    if kid is None:
-        return invalid_token("token has no kid and no single key matches its alg")
-    return invalid_token("no key with the token's kid and alg")
-
-
-class StaticKeys:
-    """Keys given up front: a JWKS document, JWK dicts or ready ``VerificationKey`` objects.
-
-    The same keys serve every issuer; the issuer itself is checked by the policy.
+    A client is bound to the loop it first ran on; a new loop (a test client, a restarted
+    server) gets a new one.
     """
 
-    def __init__(
-        self, keys: Mapping[str, Any] | Iterable[VerificationKey | Mapping[str, Any]]
-    ) -> None:
-        if isinstance(keys, Mapping):
-            key_set = KeySet.from_jwks(keys)
-        else:
-            items = list(keys)
-            ready = [k for k in items if isinstance(k, VerificationKey)]
-            jwks = [k for k in items if not isinstance(k, VerificationKey)]
-            parsed, problems = keys_from_jwks({"keys": jwks}) if jwks else ([], [])
-            key_set = KeySet(ready + parsed, problems)
-        for problem in key_set.problems:
-            logger.warning("skipped a key: %s", problem)
-        self.key_set = key_set
+    def __init__(self, **client_options: Any) -> None:
+        self._options = client_options
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
-        return self.key_set.select(kid, alg)
+    def get(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop or self._client.is_closed:
+            self._client = httpx.AsyncClient(**self._options)
+            self._loop = loop
+        return self._client
 
-    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
-        key = self.key_set.select(kid, alg)
-        if key is None:
-            raise _no_key(kid)
-        return key
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+
+def max_age_of(cache_control: str | None, default: float, low: float, high: float) -> float:
+    """Seconds a response may be used, from its ``Cache-Control``, clamped to ``[low, high]``."""
+    if cache_control:
+        if _NO_CACHE.search(cache_control):
+            return low
+        match = _MAX_AGE.search(cache_control)
+        if match:
+            return min(max(float(match.group(1)), low), high)
+    return min(max(default, low), high)
 
 
 class RemoteJwks:
-    """A JWKS fetched over HTTP(S) with httpx: kept for ``ttl`` seconds, refetched on an
-    unknown ``kid`` at most once per ``cooldown``, one fetch at a time (single flight).
-
-    A failed fetch keeps the last good set. With no good set at all the token gets
-    ``MCPAuthKeysUnavailableException`` (503), never a 401.
+    """The key set at ``url``, with the lifecycle described in this module's docstring.
 
     :param url: the ``jwks_uri``.
-    :param ttl: seconds a fetched set is fresh.
+    :param ttl: max age when the response has no ``Cache-Control`` (seconds).
+    :param min_ttl: / :param max_ttl: the clamp of any max age.
     :param cooldown: minimum seconds between two fetches caused by unknown ``kid`` values.
     :param timeout: seconds for one fetch.
     :param max_bytes: largest accepted response body.
-    :param client: an ``httpx.AsyncClient`` to share; one is created (and owned) otherwise.
+    :param client: a ``SharedHttpClient`` (or ``httpx.AsyncClient``) to use; else its own.
+    :param clock: monotonic seconds, injectable for tests.
     """
 
     def __init__(
@@ -136,143 +115,195 @@ class RemoteJwks:
         url: str,
         *,
         ttl: float = 600.0,
+        min_ttl: float = 30.0,
+        max_ttl: float = 86400.0,
         cooldown: float = 30.0,
         timeout: float = 5.0,
         max_bytes: int = 1 << 20,
-        client: httpx.AsyncClient | None = None,
+        client: SharedHttpClient | httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
-        self.ttl = ttl
+        self.ttl, self.min_ttl, self.max_ttl = ttl, min_ttl, max_ttl
         self.cooldown = cooldown
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self._client = client
         self._owns_client = client is None
+        self._client = client if client is not None else SharedHttpClient()
         self._clock = clock
         self._key_set: KeySet | None = None
-        self._fetched_at = -float("inf")
-        self._attempted_at = -float("inf")
-        self._lock: asyncio.Lock | None = None
-        self._background: asyncio.Task[None] | None = None
+        self._refresh_at = -math.inf
+        self._next_attempt = -math.inf
+        self._last_kid_fetch = -math.inf
+        self._failures = 0
+        self._inflight: asyncio.Task[None] | None = None
+        self._listeners: list[RemovalListener] = []
+        self._reported: set[str] = set()
         self.fetch_count = 0
+        self.last_success: float | None = None
         self.last_error: str | None = None
+
+    # --- the request path ---------------------------------------------------------------
 
     def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         key_set = self._key_set
         if key_set is None:
             return None
         now = self._clock()
-        if (
-            now - self._fetched_at >= self.ttl
-            and now - self._attempted_at >= self.cooldown
-            and self._background is None
-        ):
-            # Past its TTL the set keeps serving (stale-if-error) while one task refreshes it.
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                pass
-            else:
-                self._background = loop.create_task(self._refresh_in_background())
+        if now >= self._refresh_at and now >= self._next_attempt and self._idle():
+            # Refreshes run in the background: the request goes on with the set at hand.
+            self._start_refresh()
         return key_set.select(kid, alg)
 
     async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
-        async with self._get_lock():
-            # Another request may have fetched while this one waited for the lock.
-            key = self._select_or_none(kid, alg)
-            if key is not None:
-                return key
-            if self._clock() - self._attempted_at >= self.cooldown:
-                await self._refresh()
-        key = self._select_or_none(kid, alg)
+        key = self._select(kid, alg)
+        if key is not None:
+            return key
+        now = self._clock()
+        if not self._idle():
+            await self._join()
+        elif self._key_set is None:
+            if now >= self._next_attempt:
+                await self._join(self._start_refresh())
+        elif now - self._last_kid_fetch >= self.cooldown and now >= self._next_attempt:
+            self._last_kid_fetch = now
+            await self._join(self._start_refresh())
+        key = self._select(kid, alg)
         if key is not None:
             return key
         if self._key_set is None:
-            raise MCPAuthKeysUnavailableException(
-                retry_after=max(1, int(self.cooldown)), cause=self.last_error
-            )
-        raise _no_key(kid)
+            raise self._unavailable()
+        raise no_key(kid)
 
-    def _get_lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
+    def add_removal_listener(self, listener: RemovalListener) -> None:
+        self._listeners.append(listener)
 
-    async def _refresh_in_background(self) -> None:
+    async def prefetch(self) -> None:
+        """Fetch the set now if none is held (at startup); never raises."""
+        if self._key_set is None:
+            await self._join(self._start_refresh() if self._idle() else None)
+
+    def stats(self) -> dict[str, Any]:
+        """``fetch_count``, ``last_success`` (epoch seconds), ``last_error``, ``key_count``."""
+        return {
+            "url": self.url,
+            "fetch_count": self.fetch_count,
+            "last_success": self.last_success,
+            "last_error": self.last_error,
+            "key_count": len(self._key_set.keys) if self._key_set is not None else 0,
+            "failures": self._failures,
+        }
+
+    async def aclose(self) -> None:
+        """Stop a refresh in flight and close the HTTP client if this source owns it."""
+        task, self._inflight = self._inflight, None
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+        if self._owns_client:
+            await self._client.aclose()
+
+    # --- single flight ------------------------------------------------------------------
+
+    def _select(self, kid: str | None, alg: str) -> VerificationKey | None:
+        key_set = self._key_set
+        return key_set.select(kid, alg) if key_set is not None else None
+
+    def _idle(self) -> bool:
+        task = self._inflight
+        if task is None or task.done():
+            return True
         try:
-            async with self._get_lock():
-                if self._clock() - self._attempted_at >= self.cooldown:
-                    await self._refresh()
-        finally:
-            self._background = None
+            return task.get_loop() is not asyncio.get_running_loop()
+        except RuntimeError:
+            return True
 
-    def _select_or_none(self, kid: str | None, alg: str) -> VerificationKey | None:
-        return self._key_set.select(kid, alg) if self._key_set is not None else None
+    def _start_refresh(self) -> asyncio.Task[None] | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        self._inflight = loop.create_task(self._refresh())
+        return self._inflight
+
+    async def _join(self, task: asyncio.Task[None] | None = None) -> None:
+        task = task or self._inflight
+        if task is not None:
+            # Shielded: a waiter that gives up does not cancel the fetch the others wait for.
+            await asyncio.shield(task)
+
+    def _unavailable(self) -> MCPAuthKeysUnavailableException:
+        wait = self._next_attempt - self._clock()
+        return MCPAuthKeysUnavailableException(
+            retry_after=max(1, math.ceil(wait)) if math.isfinite(wait) else 1,
+            cause=self.last_error,
+        )
+
+    # --- one fetch ----------------------------------------------------------------------
 
     async def _refresh(self) -> None:
-        self._attempted_at = self._clock()
         self.fetch_count += 1
         try:
-            document = await self._download()
+            document, cache_control = await self._download()
             key_set = KeySet.from_jwks(document)
             if not key_set.keys:
                 raise ValueError("the key set has no usable key")
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last good set
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            logger.warning("JWKS fetch from %s failed: %s", self.url, self.last_error)
+            self._failed(f"{type(exc).__name__}: {exc}")
             return
-        for problem in key_set.problems:
-            logger.warning("skipped a key of %s: %s", self.url, problem)
-        self._key_set = key_set
-        self._fetched_at = self._clock()
+        now = self._clock()
+        max_age = max_age_of(cache_control, self.ttl, self.min_ttl, self.max_ttl)
+        old, self._key_set = self._key_set, key_set
+        self._refresh_at = now + max_age * REFRESH_AHEAD
+        self._next_attempt = -math.inf
+        if self._failures:
+            logger.warning("JWKS fetch from %s recovered after %d failure(s)",
+                           self.url, self._failures)
+        self._failures = 0
         self.last_error = None
+        self.last_success = time.time()
+        for problem in key_set.problems:
+            if problem not in self._reported:
+                self._reported.add(problem)
+                logger.warning("skipped a key of %s: %s", self.url, problem)
+        if old is not None:
+            removed = old.kids - key_set.kids
+            if removed:
+                for listener in self._listeners:
+                    listener(None, frozenset(removed))
 
-    async def _download(self) -> Any:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        async with self._client.stream(
-            "GET", self.url, timeout=self.timeout, headers={"accept": "application/json"}
+    def _failed(self, error: str) -> None:
+        self._failures += 1
+        self.last_error = error
+        self._next_attempt = self._clock() + min(2.0 ** (self._failures - 1), MAX_BACKOFF)
+        # One warning per episode; the retries of an ongoing outage stay at DEBUG.
+        level = logging.WARNING if self._failures == 1 else logging.DEBUG
+        logger.log(level, "JWKS fetch from %s failed (%d in a row, keeping %s): %s",
+                   self.url, self._failures,
+                   "the last good set" if self._key_set is not None else "no key", error)
+
+    async def _download(self) -> tuple[Any, str | None]:
+        client = self._client.get() if isinstance(self._client, SharedHttpClient) else self._client
+        async with client.stream(
+            "GET", self.url, timeout=self.timeout,
+            headers={"accept": "application/jwk-set+json, application/json"},
         ) as response:
             response.raise_for_status()
+            content_type = response.headers.get("content-type", "")
+            if content_type and "json" not in content_type.lower():
+                raise ValueError(f"unexpected content type {content_type[:60]!r}")
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                raise ValueError(f"response is larger than {self.max_bytes} bytes")
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise ValueError(f"response is larger than {self.max_bytes} bytes")
-        return orjson.loads(body)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this source created it."""
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-
-class IssuerKeys:
-    """One key source per trusted issuer; the token's ``iss`` picks the source.
-
-    A token from any other issuer is refused before any key is looked up.
-    """
-
-    def __init__(self, sources: Mapping[str, KeySource]) -> None:
-        self.sources = dict(sources)
-
-    def _source(self, issuer: str) -> KeySource:
-        source = self.sources.get(issuer)
-        if source is None:
-            expected = next(iter(self.sources)) if len(self.sources) == 1 else sorted(self.sources)
-            raise MCPAuthBearerAuthException(
-                BearerAuthExceptionCode.INVALID_ISSUER,
-                MCPAuthBearerAuthExceptionDetails(expected=expected, actual=issuer),
-            )
-        return source
-
-    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
-        return self._source(issuer).find(issuer, kid, alg)
-
-    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
-        return await self._source(issuer).fetch(issuer, kid, alg)
+            cache_control = response.headers.get("cache-control")
+        document = orjson.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("the response is not a JSON object")
+        return document, cache_control
 
 
 class DiscoveredJwks:
@@ -282,16 +313,21 @@ class DiscoveredJwks:
     fetch tries again) and answers 503, since no key can be had.
     """
 
-    def __init__(self, resolve_jwks_uri: Callable[[], Any], **remote_options: Any) -> None:
+    def __init__(self, resolve_jwks_uri: Callable[[], Awaitable[str]],
+                 **remote_options: Any) -> None:
         self._resolve = resolve_jwks_uri
         self._options = remote_options
         self._remote: RemoteJwks | None = None
+        self._listeners: list[RemovalListener] = []
 
     def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         remote = self._remote
         return remote.find(issuer, kid, alg) if remote is not None else None
 
     async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
+        return await (await self._remote_jwks(issuer)).fetch(issuer, kid, alg)
+
+    async def _remote_jwks(self, issuer: str) -> RemoteJwks:
         if self._remote is None:
             try:
                 url = await self._resolve()
@@ -305,7 +341,21 @@ class DiscoveredJwks:
                 ) from None
             if self._remote is None:
                 self._remote = RemoteJwks(url, **self._options)
-        return await self._remote.fetch(issuer, kid, alg)
+                for listener in self._listeners:
+                    self._remote.add_removal_listener(listener)
+        return self._remote
+
+    def add_removal_listener(self, listener: RemovalListener) -> None:
+        self._listeners.append(listener)
+        if self._remote is not None:
+            self._remote.add_removal_listener(listener)
+
+    async def prefetch(self) -> None:
+        try:
+            remote = await self._remote_jwks("(discovery)")
+        except Exception:  # noqa: BLE001 - startup never fails because the provider is down
+            return
+        await remote.prefetch()
 
     async def aclose(self) -> None:
         if self._remote is not None:

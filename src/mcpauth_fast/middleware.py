@@ -9,14 +9,15 @@ responses pass through untouched. Any refusal is one JSON response with a challe
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._accel import DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_policy, find_authorization
 from .challenge import Challenge
@@ -54,6 +55,8 @@ class BearerAuthConfig:
     challenge: Challenge
     context_var: ContextVar[AuthInfo | None]
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+    on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
+    on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
@@ -97,6 +100,8 @@ class BearerAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                receive = self._watch_lifespan(receive)
             await self.app(scope, receive, send)
             return
         try:
@@ -132,6 +137,27 @@ class BearerAuthMiddleware:
         finally:
             sdk_var.reset(sdk_bound)
             self._context_var.reset(bound)
+
+    def _watch_lifespan(self, receive: Receive) -> Receive:
+        config = self.config
+        if config.on_startup is None and config.on_shutdown is None:
+            return receive
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def watched() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup" and config.on_startup is not None:
+                # In the background: a provider that is down must not delay or fail startup.
+                task = asyncio.get_running_loop().create_task(config.on_startup())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif message["type"] == "lifespan.shutdown" and config.on_shutdown is not None:
+                for task in tasks:
+                    task.cancel()
+                await config.on_shutdown()
+            return message
+
+        return watched
 
     async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
         try:

@@ -21,8 +21,8 @@ from ._accel import (
     extract_scopes,
 )
 from .exceptions import invalid_token
-from .jwks import KeySource
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
+from .keysets import KeySource
 from .types import AuthInfo, freeze
 
 DEFAULT_CACHE_SIZE = 4096
@@ -77,6 +77,17 @@ class JwtVerifier:
         self.max_token_bytes = max_token_bytes
         self.cache = TokenCache(cache_size)
         self.clock = clock
+        self._issuers_seen: set[str] = set()
+        add_listener = getattr(keys, "add_removal_listener", None)
+        if add_listener is not None:
+            add_listener(self._evict)
+
+    def _evict(self, issuer: str | None, kids: frozenset[str | None]) -> None:
+        # Tokens verified with a key that left its set are not served from the cache again.
+        issuers = [issuer] if issuer is not None else list(self._issuers_seen)
+        for name in issuers:
+            for kid in kids:
+                self.cache.evict_kid((name, kid))
 
     def cached(self, token: str) -> AuthInfo | None:
         """The ``AuthInfo`` of an already verified, still valid token, else None."""
@@ -141,6 +152,7 @@ class JwtVerifier:
         key.verify(alg, signing_input, signature)
         info = auth_info_from_claims(token, issuer, payload, self.required_claims)
         self.cache.put(token, info, valid_until, (issuer, key.kid))
+        self._issuers_seen.add(issuer)
         return info
 
 
