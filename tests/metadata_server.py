@@ -4,14 +4,12 @@ demand) and counts requests; with the metadata documents and static configs the 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from local_server import LocalServer, Reply
 
 from mcpauth_fast.config import (
     AuthorizationServerMetadata,
@@ -21,6 +19,7 @@ from mcpauth_fast.config import (
 )
 
 SECRET_BODY = "SECRET-BODY-MARKER"
+_JSON = {"content-type": "application/json"}
 
 
 def server_metadata(issuer: str, **overrides: Any) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def server_metadata(issuer: str, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-class MetadataServer:
+class MetadataServer(LocalServer):
     """Serves OAuth and OIDC metadata for ``base`` and ``base/tenant`` at their well-known
     paths, counts requests per path, and misbehaves on demand through ``mode``: "ok", "500",
     "garbage", "huge" (with Content-Length), "huge_stream" (without), "wrong_issuer",
@@ -50,77 +49,38 @@ class MetadataServer:
     def __init__(self) -> None:
         self.mode = "ok"
         self.delay = 0.0
-        self.hits: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                path = self.path
-                with server._lock:
-                    server.hits[path] += 1
-                if server.delay:
-                    time.sleep(server.delay)
-                if path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("location", server.base + ServerMetadataPaths.OAUTH.value)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                issuer = server.routes().get(path)
-                if issuer is None:
-                    self._send(404, b'{"error":"not_found"}')
-                    return
-                self._answer(issuer)
-
-            def _answer(self, issuer: str) -> None:
-                mode = server.mode
-                if mode == "500":
-                    self._send(500, f'{{"error":"{SECRET_BODY}"}}'.encode())
-                elif mode == "garbage":
-                    self._send(200, f"<html>{SECRET_BODY}".encode())
-                elif mode == "huge":
-                    self._send(200, b"{" + b" " * (2 << 20) + b"}")
-                elif mode == "huge_stream":
-                    self._send(200, b"{" + b" " * (2 << 20) + b"}", length=False)
-                elif mode == "not_object":
-                    self._send(200, b"[1, 2]")
-                else:
-                    data = server_metadata(issuer)
-                    if mode == "wrong_issuer":
-                        data["issuer"] = "https://evil.example"
-                    elif mode == "invalid":
-                        data["token_endpoint"] = None
-                        data = {k: v for k, v in data.items() if v is not None}
-                        data["secret"] = SECRET_BODY
-                    elif mode == "no_pkce":
-                        del data["code_challenge_methods_supported"]
-                    self._send(200, json.dumps(data).encode())
-
-            def _send(self, status: int, body: bytes, length: bool = True) -> None:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if length:
-                    self.send_header("content-length", str(len(body)))
-                else:
-                    self.send_header("connection", "close")
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__()
         self.tenant = f"{self.base}/tenant"
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+
+    def respond(self, path: str) -> Reply:
+        if self.delay:
+            time.sleep(self.delay)
+        if path == "/redirect":
+            return 302, {"location": self.base + ServerMetadataPaths.OAUTH.value,
+                         "content-length": "0"}, b""
+        issuer = self.routes().get(path)
+        if issuer is None:
+            return 404, _JSON, b'{"error":"not_found"}'
+        mode = self.mode
+        if mode == "500":
+            return 500, _JSON, f'{{"error":"{SECRET_BODY}"}}'.encode()
+        if mode == "garbage":
+            return 200, _JSON, f"<html>{SECRET_BODY}".encode()
+        if mode == "huge":
+            return 200, _JSON, b"{" + b" " * (2 << 20) + b"}"
+        if mode == "huge_stream":
+            return 200, {**_JSON, "connection": "close"}, b"{" + b" " * (2 << 20) + b"}"
+        if mode == "not_object":
+            return 200, _JSON, b"[1, 2]"
+        data = server_metadata(issuer)
+        if mode == "wrong_issuer":
+            data["issuer"] = "https://evil.example"
+        elif mode == "invalid":
+            del data["token_endpoint"]
+            data["secret"] = SECRET_BODY
+        elif mode == "no_pkce":
+            del data["code_challenge_methods_supported"]
+        return 200, _JSON, json.dumps(data).encode()
 
     def routes(self) -> dict[str, str]:
         """Request path -> the issuer whose metadata it serves."""
@@ -131,13 +91,6 @@ class MetadataServer:
             "/tenant/.well-known/openid-configuration": self.tenant,
         }
 
-    @property
-    def total(self) -> int:
-        return sum(self.hits.values())
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # Named apart from the fixture so that a test module importing it may take ``metadata_server``

@@ -323,12 +323,16 @@ def test_startup_prefetches_keys_and_never_fails_when_the_provider_is_down(
                          middleware=[Middleware(middleware)], lifespan=lifespan)
 
     app = app_with(mcp_auth.bearer_auth_middleware("jwt"))
+
+    def key_count() -> int:
+        return int(mcp_auth.jwks_stats()["https://issuer.example.com"]["key_count"])
+
     with TestClient(app):
         deadline = time.monotonic() + 5
-        while jwks_server.fetches == 0 and time.monotonic() < deadline:
+        while key_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert jwks_server.fetches == 1      # fetched at startup, before any request
-        assert mcp_auth.jwks_stats()["https://issuer.example.com"]["key_count"] == 3
+        assert key_count() == 3              # fetched at startup, before any request
+        assert jwks_server.fetches == 1
 
     down = auth_server_mode(jwks_server)
     jwks_server.mode = "500"

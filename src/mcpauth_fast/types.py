@@ -59,6 +59,10 @@ def thaw(value: Any) -> Any:
     return value
 
 
+#: The public fields of AuthInfo, in mcpauth's order.
+_FIELDS = ("token", "issuer", "client_id", "scopes", "subject", "audience", "claims", "expires_at")
+
+
 class AuthInfo:
     """Authentication information extracted from a verified access token.
 
@@ -75,18 +79,7 @@ class AuthInfo:
     :param expires_at: the ``exp`` claim, or None when the token has none.
     """
 
-    __slots__ = (
-        "token",
-        "issuer",
-        "client_id",
-        "scopes",
-        "subject",
-        "audience",
-        "claims",
-        "expires_at",
-        "_sdk_user",
-        "__weakref__",
-    )
+    __slots__ = (*_FIELDS, "_sdk_user", "__weakref__")
 
     token: str
     issuer: str
@@ -158,18 +151,6 @@ class AuthInfo:
         data = {f: getattr(self, f) for f in _FIELDS}
         data.update(update or {})
         return AuthInfo(**data)
-
-
-_FIELDS = (
-    "token",
-    "issuer",
-    "client_id",
-    "scopes",
-    "subject",
-    "audience",
-    "claims",
-    "expires_at",
-)
 
 
 def _rebuild_auth_info(data: Record) -> AuthInfo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
@@ -22,7 +22,7 @@ from ._accel import (
 )
 from .exceptions import invalid_token
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
-from .keysets import KeySource
+from .keysets import KeySource, no_key
 from .types import AuthInfo, freeze
 
 DEFAULT_CACHE_SIZE = 4096
@@ -101,32 +101,31 @@ class JwtVerifier:
         :raises MCPAuthBearerAuthException: the issuer has no key source (``invalid_issuer``).
         :raises MCPAuthKeysUnavailableException: no key set can be had right now.
         """
-        now = self.clock()
-        info: AuthInfo | None = self.cache.get(token, now)
-        if info is not None:
-            return info
-        payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
-        key = self.keys.find(issuer, kid, alg)
+        info, unverified = self._start(token)
+        if unverified is None:
+            return info  # type: ignore[return-value]
+        key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
-            key = await self.keys.fetch(issuer, kid, alg)
-        return self._finish(token, payload, signing_input, signature, alg, kid, issuer,
-                            valid_until, key)
+            key = await self.keys.fetch(unverified.issuer, unverified.kid, unverified.alg)
+        return self._finish(token, unverified, key)
 
     def verify_sync(self, token: str) -> AuthInfo:
         """Verify ``token`` with the keys at hand, without I/O (a key not at hand is invalid)."""
+        info, unverified = self._start(token)
+        if unverified is None:
+            return info  # type: ignore[return-value]
+        key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
+        if key is None:
+            raise no_key(unverified.kid)
+        return self._finish(token, unverified, key)
+
+    def _start(self, token: str) -> tuple[AuthInfo | None, _Unverified | None]:
+        """A cache hit, or the decoded token with every check that costs no signature."""
         now = self.clock()
         info: AuthInfo | None = self.cache.get(token, now)
         if info is not None:
-            return info
-        payload, signing_input, signature, alg, kid, issuer, valid_until = self._decode(token, now)
-        key = self.keys.find(issuer, kid, alg)
-        if key is None:
-            raise invalid_token("no key with the token's kid and alg")
-        return self._finish(token, payload, signing_input, signature, alg, kid, issuer,
-                            valid_until, key)
-
-    def _decode(self, token: str, now: float) -> tuple[Any, ...]:
-        # Everything that costs no signature check comes first, so garbage is refused cheaply.
+            return info, None
+        # Cheap checks first, so garbage is refused before any signature work.
         header, payload, signing_input, signature = decode_jws(token, self.max_token_bytes)
         alg, kid = check_header(header, self.algorithms, self.typ)
         valid_until = check_time_claims(
@@ -135,25 +134,25 @@ class JwtVerifier:
         issuer = payload.get("iss")
         if type(issuer) is not str or not issuer:
             raise invalid_token("claim iss is missing or not a string")
-        return payload, signing_input, signature, alg, kid, issuer, valid_until
+        return None, _Unverified(payload, signing_input, signature, alg, kid, issuer, valid_until)
 
-    def _finish(
-        self,
-        token: str,
-        payload: dict[str, Any],
-        signing_input: bytes,
-        signature: bytes,
-        alg: str,
-        kid: str | None,
-        issuer: str,
-        valid_until: float,
-        key: VerificationKey,
-    ) -> AuthInfo:
-        key.verify(alg, signing_input, signature)
-        info = auth_info_from_claims(token, issuer, payload, self.required_claims)
-        self.cache.put(token, info, valid_until, (issuer, key.kid))
+    def _finish(self, token: str, unverified: _Unverified, key: VerificationKey) -> AuthInfo:
+        key.verify(unverified.alg, unverified.signing_input, unverified.signature)
+        issuer = unverified.issuer
+        info = auth_info_from_claims(token, issuer, unverified.payload, self.required_claims)
+        self.cache.put(token, info, unverified.valid_until, (issuer, key.kid))
         self._issuers_seen.add(issuer)
         return info
+
+
+class _Unverified(NamedTuple):
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    alg: str
+    kid: str | None
+    issuer: str
+    valid_until: float
 
 
 def auth_info_from_claims(
