@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(VENV)/bin/mcpauth-fast demo
 
 lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff mypy
 	$(PY) -m ruff check src tests
 	$(PY) -m mypy src/mcpauth_fast
 
