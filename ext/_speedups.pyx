@@ -12,7 +12,7 @@ so that annotations stay documentation (as in the twin) and never become type ch
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetDefault
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsDouble, PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
@@ -38,7 +38,15 @@ from mcpauth_fast.exceptions import (
 
 cdef extern from *:
     """
-    #define __mcpauth_is_ascii(o) PyUnicode_IS_ASCII(o)
+    /* 1 for an ASCII str, 0 for another str, -1 with an exception set. Before 3.12 a str
+       made through the legacy Py_UNICODE API may not be "ready" (no canonical buffer). */
+    static int __mcpauth_is_ascii(PyObject *o) {
+    #if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(o) < 0)
+            return -1;
+    #endif
+        return PyUnicode_IS_ASCII(o) ? 1 : 0;
+    }
 
     /* ``a, b = v`` exactly as the interpreter's unpack_iterable does it (same calls in
        the same order, same messages), for the items of a header list that are not a
@@ -96,10 +104,9 @@ cdef extern from *:
         return -1;
     }
     """
-    bint _is_ascii "__mcpauth_is_ascii"(str o) noexcept
+    int _is_ascii "__mcpauth_is_ascii"(object o) except -1
     int _unpack2 "__mcpauth_unpack2"(object v, PyObject** a, PyObject** b) except -1
     # Declared here without Cython's ``except?`` checks: only ever called on exact types.
-    Py_ssize_t _dict_size "PyDict_GET_SIZE"(dict d) noexcept
     Py_ssize_t _tuple_size "PyTuple_GET_SIZE"(object t) noexcept
     Py_ssize_t _list_size "PyList_GET_SIZE"(object t) noexcept
     PyObject* _tuple_item "PyTuple_GET_ITEM"(object t, Py_ssize_t i) noexcept
@@ -437,11 +444,14 @@ cdef bytes _b64_decode_ascii(const unsigned char* src, Py_ssize_t n, int* error)
 cdef object _b64url_decode(object segment):
     cdef int error = _B64_OK
     cdef bytes out
+    cdef int ascii
     if type(segment) is not str:
         return _b64url_decode_generic(segment)
+    ascii = _is_ascii(segment)
+    # The twin's order: the length first, then the characters.
     if PyUnicode_GET_LENGTH(segment) % 4 == 1:
         raise ValueError(_B64_MESSAGES[_B64_BAD_LENGTH])
-    if not _is_ascii(segment):  # a non-ASCII character is never in the alphabet
+    if not ascii:  # a non-ASCII character is never in the alphabet
         raise ValueError(_B64_MESSAGES[_B64_BAD_CHARACTER])
     out = _b64_decode_ascii(PyUnicode_1BYTE_DATA(segment), PyUnicode_GET_LENGTH(segment), &error)
     if error:
@@ -599,7 +609,7 @@ def check_header(
     if kid is not None:
         if type(kid) is not str:
             raise _invalid_token("header: kid is not a string")
-        if PyUnicode_GET_LENGTH(kid) > _C_MAX_KID_LENGTH:
+        if len(<str>kid) > _C_MAX_KID_LENGTH:
             raise _invalid_token("header: kid is too long")
     if "crit" in header:
         raise _invalid_token("header: unsupported critical header parameter")
@@ -842,22 +852,27 @@ cdef class _Node:
     cdef _Node next
 
     cdef inline void assign(self, object value, object valid_until, object kid) noexcept:
-        self.value = value
-        self.valid_until = valid_until
+        # The C fields first: each object assignment may run a destructor (which may
+        # reenter the cache), and must find valid_until and its C copy in agreement.
         self.valid_until_is_float = type(valid_until) is float
         if self.valid_until_is_float:
             self.valid_until_d = PyFloat_AS_DOUBLE(valid_until)
+        self.valid_until = valid_until
+        self.value = value
         self.kid = kid
 
 
+# The list code never assumes more than it checks: code run by a key's __eq__, a value's
+# destructor or the garbage collector's tp_clear can leave a node half linked, and a
+# crash is not an acceptable answer to that. The locals hold references, so no node is
+# freed (and no destructor runs) until the links are consistent again.
+
 cdef inline void _unlink(_Node node) noexcept:
-    # The dict keeps every node alive, so none of these decrefs can free a node.
     cdef _Node before = node.prev
     cdef _Node after = node.next
-    if before is None:
-        return
-    before.next = after
-    after.prev = before
+    if before is not None and after is not None:
+        before.next = after
+        after.prev = before
     node.prev = None
     node.next = None
 
@@ -865,6 +880,8 @@ cdef inline void _unlink(_Node node) noexcept:
 cdef inline void _append(_Node root, _Node node) noexcept:
     # Link an unlinked node as the most recently used.
     cdef _Node last = root.prev
+    if last is None:
+        last = root
     node.prev = last
     node.next = root
     last.next = node
@@ -872,8 +889,7 @@ cdef inline void _append(_Node root, _Node node) noexcept:
 
 
 cdef inline void _move_to_end(_Node root, _Node node) noexcept:
-    # Only a linked node moves: one that code run by a key's ``__eq__`` has just dropped
-    # stays out of the list.
+    # Only a linked node moves: one that reentrant code has just dropped stays out.
     if node.prev is None or root.prev is node:
         return
     _unlink(node)
@@ -881,6 +897,7 @@ cdef inline void _move_to_end(_Node root, _Node node) noexcept:
 
 
 @cython.final
+@cython.no_gc_clear  # _entries and _root are never None, even inside a garbage cycle
 cdef class TokenCache:
     """A bounded LRU of verified tokens, keyed by the whole token string.
 
@@ -893,7 +910,9 @@ cdef class TokenCache:
 
     # A dict from token to _Node, plus a circular doubly linked list through the nodes
     # (root.next is the least recently used). Unlike an OrderedDict, a hit costs one dict
-    # lookup and a few pointer moves, and allocates nothing.
+    # lookup and a few pointer moves, and allocates nothing. Dict operations hash and
+    # compare keys, which may run arbitrary code that reenters the cache (clear() swaps
+    # the dict): they always work on a local reference to the dict.
     cdef dict _entries
     cdef _Node _root
     cdef object _maxsize
@@ -914,10 +933,11 @@ cdef class TokenCache:
     def __init__(self, maxsize: int = 4096) -> None:
         cdef int overflow = 0
         cdef long long limit
+        cdef dict old
         if maxsize < 0:
             raise ValueError("maxsize must be >= 0")
         with cython.critical_section(self):
-            self._drop_all()
+            old = self._drop_all()
             self._maxsize = maxsize
             self._limit_is_c = False
             if type(maxsize) is int:
@@ -927,41 +947,35 @@ cdef class TokenCache:
                     self._limit_is_c = True
             self._hits = 0
             self._misses = 0
+            old = None  # the old entries go (and their destructors run) in a consistent state
 
     def __dealloc__(self):
         # Unchain the nodes so that freeing them never recurses along the list.
-        cdef _Node root = self._root
-        cdef _Node node, after
-        if root is None or root.next is None:
-            return
-        node = root.next
-        while node is not root and node is not None:
-            after = node.next
-            node.prev = None
-            node.next = None
-            node = after
-        root.prev = None
-        root.next = None
+        self._drop_all()
 
     cdef dict _drop_all(self):
         """Empty the list and swap in a new dict; return the old one (still holding the nodes)."""
         cdef _Node root = self._root
-        cdef _Node node = root.next
-        cdef _Node after
+        cdef _Node node, after
         cdef dict old = self._entries
         self._entries = {}
-        while node is not root:
+        if root is None:
+            return old
+        # Detach the whole chain from the root first: reentrant code sees an empty cache.
+        node = root.next
+        root.prev = root
+        root.next = root
+        while node is not None and node is not root:
             after = node.next
             node.prev = None
             node.next = None
             node = after
-        root.prev = root
-        root.next = root
         return old
 
     cdef int _pop(self, object key) except -1:
         """``del self._entries[key]`` (KeyError when absent), unlinking the node removed."""
-        cdef object removed = self._entries.pop(key)
+        cdef dict entries = self._entries
+        cdef object removed = entries.pop(key)
         _unlink(<_Node>removed)
         return 0
 
@@ -975,11 +989,13 @@ cdef class TokenCache:
 
     def get(self, token: str, now: float) -> Any:
         """The value stored for ``token`` if still valid at ``now``, else None (a miss)."""
+        cdef dict entries
         cdef PyObject* p
         cdef _Node node
         cdef bint expired
         with cython.critical_section(self):
-            p = PyDict_GetItemWithError(self._entries, token)
+            entries = self._entries
+            p = PyDict_GetItemWithError(entries, token)
             if p == NULL:
                 self._misses += 1
                 return None
@@ -998,7 +1014,9 @@ cdef class TokenCache:
 
     def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
         """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
-        cdef _Node node, lru
+        cdef dict entries
+        cdef PyObject* p
+        cdef _Node node, lru, root = self._root
         cdef object existing
         with cython.critical_section(self):
             if self._limit_is_c:
@@ -1006,45 +1024,51 @@ cdef class TokenCache:
                     return
             elif self._maxsize == 0:
                 return
-            node = _Node.__new__(_Node)
-            node.key = token
-            node.assign(value, valid_until, kid)
-            existing = <object>PyDict_SetDefault(self._entries, token, node)
-            if existing is not node:
-                # Like ``entries[token] = ...``: keep the stored key, replace the rest.
-                node = <_Node>existing
+            entries = self._entries
+            p = PyDict_GetItemWithError(entries, token)
+            if p != NULL:
+                # Like ``entries[token] = ...`` on a present key: keep the stored key,
+                # replace the rest.
+                node = <_Node>p
                 node.assign(value, valid_until, kid)
-            if node.prev is None:
-                _append(self._root, node)
             else:
-                _move_to_end(self._root, node)
+                node = _Node.__new__(_Node)
+                node.key = token
+                node.assign(value, valid_until, kid)
+                entries[token] = node
+            if entries is not self._entries:
+                return  # cleared while the key was compared: the entry went with the old dict
+            if node.prev is None:
+                _append(root, node)
+            else:
+                _move_to_end(root, node)
             while True:
+                entries = self._entries
                 if self._limit_is_c:
-                    if len(self._entries) <= self._limit:
+                    if len(entries) <= self._limit:
                         break
-                elif not (len(self._entries) > self._maxsize):
+                elif not (len(entries) > self._maxsize):
                     break
-                lru = self._root.next
-                if lru is self._root:
+                lru = root.next
+                if lru is None or lru is root:
                     break
                 _unlink(lru)
-                existing = self._entries.pop(lru.key, None)
+                existing = entries.pop(lru.key, None)
                 if existing is not None and existing is not lru:
                     _unlink(<_Node>existing)
 
     def evict_kid(self, kid: Any) -> int:
         """Drop every entry stored with ``kid``; return how many were dropped."""
         cdef list nodes = []
-        cdef list stale
-        cdef _Node node
+        cdef list stale = []
+        cdef _Node node, root = self._root
         cdef object token
         with cython.critical_section(self):
             # Snapshot first: ``==`` may run arbitrary code that changes the list.
-            node = self._root.next
-            while node is not self._root:
+            node = root.next
+            while node is not None and node is not root:
                 nodes.append(node)
                 node = node.next
-            stale = []
             for node in nodes:
                 if node.kid == kid:
                     stale.append(node.key)
