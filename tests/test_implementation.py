@@ -26,6 +26,7 @@ def test_dispatcher_picks_the_expected_implementation() -> None:
 
 
 def test_both_implementations_export_the_same_names_and_docs() -> None:
+    assert sorted(_speedups_py.__all__) == sorted(EXPORTED)
     compiled = compiled_module()
     for name in EXPORTED:
         assert getattr(_accel, name) is not None

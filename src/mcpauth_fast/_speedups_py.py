@@ -21,6 +21,23 @@ from .exceptions import (
     invalid_token,
 )
 
+__all__ = [
+    "DEFAULT_MAX_TOKEN_BYTES",
+    "MAX_HEADER_SEGMENT",
+    "MAX_KID_LENGTH",
+    "MAX_SIGNATURE_SEGMENT",
+    "TokenCache",
+    "b64url_decode",
+    "bearer_token",
+    "check_header",
+    "check_policy",
+    "check_time_claims",
+    "decode_jws",
+    "extract_scopes",
+    "find_authorization",
+    "parse_bearer",
+]
+
 DEFAULT_MAX_TOKEN_BYTES = 8192
 #: A JOSE header of an access token is a few dozen bytes; anything near this is an attack.
 MAX_HEADER_SEGMENT = 2048
