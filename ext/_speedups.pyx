@@ -22,6 +22,7 @@ from cpython.unicode cimport (
     PyUnicode_GET_LENGTH,
 )
 from libc.math cimport INFINITY, floor, isfinite
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from libc.string cimport memchr, memset
 
 import binascii as _binascii
@@ -35,6 +36,12 @@ from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthExceptionDetails as _MCPAuthBearerAuthExceptionDetails,
     invalid_token as _invalid_token,
 )
+
+cdef inline double _wall_clock() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
 
 cdef extern from *:
     """
@@ -987,8 +994,11 @@ cdef class TokenCache:
         with cython.critical_section(self):
             return len(self._entries)
 
-    def get(self, token: str, now: float) -> Any:
-        """The value stored for ``token`` if still valid at ``now``, else None (a miss)."""
+    def get(self, token: str, now: float | None = None) -> Any:
+        """The value stored for ``token`` if still valid at ``now``, else None (a miss).
+
+        ``now`` defaults to the wall clock, ``time.time()`` (read in C by the compiled cache).
+        """
         cdef dict entries
         cdef PyObject* p
         cdef _Node node
@@ -1000,7 +1010,13 @@ cdef class TokenCache:
                 self._misses += 1
                 return None
             node = <_Node>p
-            if node.valid_until_is_float and type(now) is float:
+            if now is None:
+                # time.time() reads the same clock; read here it costs no Python call.
+                if node.valid_until_is_float:
+                    expired = node.valid_until_d <= _wall_clock()
+                else:
+                    expired = node.valid_until <= _wall_clock()
+            elif node.valid_until_is_float and type(now) is float:
                 expired = node.valid_until_d <= PyFloat_AS_DOUBLE(now)
             else:
                 expired = node.valid_until <= now

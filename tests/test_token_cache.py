@@ -78,3 +78,15 @@ def test_bounded_under_many_tokens(speedups: ModuleType) -> None:
         cache.put(f"token-{i}", i, 1e9)
     assert len(cache) == 100
     assert cache.get("token-9999", 0.0) == 9999 and cache.get("token-9899", 0.0) is None
+
+
+def test_now_defaults_to_the_wall_clock(speedups: ModuleType) -> None:
+    import time
+
+    cache = speedups.TokenCache(4)
+    cache.put("live", "v", time.time() + 100)
+    cache.put("dead", "v", time.time() - 0.001)
+    cache.put("int-deadline", "v", int(time.time()) + 100)
+    assert cache.get("live") == "v"
+    assert cache.get("int-deadline") == "v"
+    assert cache.get("dead") is None and len(cache) == 2

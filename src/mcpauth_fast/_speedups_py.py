@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -384,13 +385,16 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, token: str, now: float) -> Any:
-        """The value stored for ``token`` if still valid at ``now``, else None (a miss)."""
+    def get(self, token: str, now: float | None = None) -> Any:
+        """The value stored for ``token`` if still valid at ``now``, else None (a miss).
+
+        ``now`` defaults to the wall clock, ``time.time()`` (read in C by the compiled cache).
+        """
         entry = self._entries.get(token)
         if entry is None:
             self._misses += 1
             return None
-        if entry[1] <= now:
+        if entry[1] <= (time.time() if now is None else now):
             del self._entries[token]
             self._misses += 1
             return None

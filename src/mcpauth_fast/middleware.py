@@ -108,7 +108,7 @@ class BearerAuthMiddleware:
             token = bearer_token(scope["headers"], self._max_token_bytes)
             jwt = self._jwt
             if jwt is not None:
-                info = jwt.cache.get(token, jwt.clock())
+                info = jwt.cached(token)
                 if info is None:
                     info = await self._verify_jwt(jwt, token)
             else:

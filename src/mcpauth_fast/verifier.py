@@ -77,6 +77,12 @@ class JwtVerifier:
         self.max_token_bytes = max_token_bytes
         self.cache = TokenCache(cache_size)
         self.clock = clock
+        #: The ``AuthInfo`` of an already verified, still valid token, else None. With the
+        #: wall clock this is the cache's own ``get`` (it reads the clock in C): the whole
+        #: cost of a repeated token.
+        self.cached: Callable[[str], AuthInfo | None] = (
+            self.cache.get if clock is time.time else self._cached_at_clock
+        )
         self._issuers_seen: set[str] = set()
         add_listener = getattr(keys, "add_removal_listener", None)
         if add_listener is not None:
@@ -89,8 +95,7 @@ class JwtVerifier:
             for kid in kids:
                 self.cache.evict_kid((name, kid))
 
-    def cached(self, token: str) -> AuthInfo | None:
-        """The ``AuthInfo`` of an already verified, still valid token, else None."""
+    def _cached_at_clock(self, token: str) -> AuthInfo | None:
         result: AuthInfo | None = self.cache.get(token, self.clock())
         return result
 
