@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo bench bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,26 @@ lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff mypy
 	$(PY) -m ruff check src tests
 	$(PY) -m mypy src/mcpauth_fast
+
+# Benchmarks (bench/README.md): ratios to floors measured side by side in the same run.
+BENCH_RUNS ?= 2
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	bench/run.sh $(PY) 1 bench/results
+
+bench-check: $(BENCH_STAMP)
+	bench/run.sh $(PY) $(BENCH_RUNS) bench/results
+	$(PY) bench/check.py --baseline bench/baseline/run-*.json --new bench/results/run-*.json
+
+bench-baseline: $(BENCH_STAMP)
+	bench/run.sh $(PY) $(BENCH_RUNS) bench/baseline
+	rm -f bench/baseline/micro-*.json
+	$(PY) bench/report.py bench/baseline/run-*.json -o bench/baseline/micro.json
 
 clean:
 	rm -rf build dist src/*.egg-info src/mcpauth_fast/*.so ext/*.c ext/*.html $(VENV)

@@ -4,7 +4,8 @@
   ``TOKEN=$(mcpauth-fast token --aud ...)`` works;
 - ``issuer``: run the development issuer in the foreground until Ctrl-C;
 - ``demo``: the dev issuer plus an MCP server with a ``whoami`` tool behind bearer auth;
-- ``call``: call a tool of an MCP server with a bearer token and print its result.
+- ``call``: call a tool of an MCP server with a bearer token and print its result;
+- ``bench``: how fast this machine verifies tokens, as ratios to the floors.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_issuer_command(commands)
     _add_demo_command(commands)
     _add_call_command(commands)
+    _add_bench_command(commands)
     # More subcommands register here: one _add_<name>_command(commands) each,
     # setting `handler` to a function (argparse.Namespace) -> exit status.
     return parser
@@ -211,4 +213,31 @@ def _run_call(args: argparse.Namespace) -> int:
         print(value if isinstance(value, str) else json.dumps(value))
     else:
         print(json.dumps(result, indent=2))
+    return 0
+
+
+# --- bench -------------------------------------------------------------------------------
+
+
+def _add_bench_command(commands: _Commands) -> None:
+    parser = commands.add_parser(
+        "bench", help="measure cold and warm verification on this machine",
+        description="Time cold and warm token verification against their floors (the raw "
+                    "cryptography verify; a dict lookup), interleaved, and print the ratios.",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="measuring time after calibration (default: 10)")
+    parser.add_argument("--algorithms", default="RS256,PS256,ES256,EdDSA,HS256",
+                        help="comma-separated (default: RS256,PS256,ES256,EdDSA,HS256)")
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .benchcli import run_inprocess_bench
+
+    result = run_inprocess_bench(args.seconds, algorithms=args.algorithms.split(","))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
     return 0

@@ -43,10 +43,13 @@ class FrozenDict(dict[str, Any]):
 
 def freeze(value: Any) -> Any:
     """Deeply immutable copy of a JSON value: dicts become FrozenDict, lists tuples."""
+    # The containment test inline: most claims are scalars, and a call per value costs.
     if isinstance(value, dict):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        return FrozenDict(
+            {k: freeze(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+        )
     if isinstance(value, list):
-        return tuple(freeze(v) for v in value)
+        return tuple(freeze(v) if isinstance(v, (dict, list)) else v for v in value)
     return value
 
 
@@ -103,16 +106,15 @@ class AuthInfo:
         audience: Any = None,
         expires_at: float | None = None,
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "token", token)
-        setattr_(self, "issuer", issuer)
-        setattr_(self, "subject", subject)
-        setattr_(self, "claims", claims if isinstance(claims, FrozenDict) else freeze(claims))
-        setattr_(self, "client_id", client_id)
-        setattr_(self, "scopes", tuple(scopes or ()))
-        setattr_(self, "audience", tuple(audience) if isinstance(audience, list) else audience)
-        setattr_(self, "expires_at", expires_at)
-        setattr_(self, "_sdk_user", None)
+        _set_token(self, token)
+        _set_issuer(self, issuer)
+        _set_subject(self, subject)
+        _set_claims(self, claims if isinstance(claims, FrozenDict) else freeze(claims))
+        _set_client_id(self, client_id)
+        _set_scopes(self, tuple(scopes or ()))
+        _set_audience(self, tuple(audience) if isinstance(audience, list) else audience)
+        _set_expires_at(self, expires_at)
+        _set_sdk_user(self, None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("AuthInfo is read-only")
@@ -151,6 +153,16 @@ class AuthInfo:
         data = {f: getattr(self, f) for f in _FIELDS}
         data.update(update or {})
         return AuthInfo(**data)
+
+
+# The slots' own setters: they bypass the read-only __setattr__, and cost less than
+# object.__setattr__ (AuthInfo is built once per verified token, on the cold path).
+(_set_token, _set_issuer, _set_subject, _set_claims, _set_client_id, _set_scopes,
+ _set_audience, _set_expires_at, _set_sdk_user) = (
+    AuthInfo.__dict__[name].__set__
+    for name in ("token", "issuer", "subject", "claims", "client_id", "scopes", "audience",
+                 "expires_at", "_sdk_user")
+)
 
 
 def _rebuild_auth_info(data: Record) -> AuthInfo:

@@ -106,9 +106,10 @@ class JwtVerifier:
         :raises MCPAuthBearerAuthException: the issuer has no key source (``invalid_issuer``).
         :raises MCPAuthKeysUnavailableException: no key set can be had right now.
         """
-        info, unverified = self._start(token)
-        if unverified is None:
-            return info  # type: ignore[return-value]
+        info = self.cached(token)
+        if info is not None:
+            return info
+        unverified = self._unverified(token)
         key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
             key = await self.keys.fetch(unverified.issuer, unverified.kid, unverified.alg)
@@ -116,20 +117,18 @@ class JwtVerifier:
 
     def verify_sync(self, token: str) -> AuthInfo:
         """Verify ``token`` with the keys at hand, without I/O (a key not at hand is invalid)."""
-        info, unverified = self._start(token)
-        if unverified is None:
-            return info  # type: ignore[return-value]
+        info = self.cached(token)
+        if info is not None:
+            return info
+        unverified = self._unverified(token)
         key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
             raise no_key(unverified.kid)
         return self._finish(token, unverified, key)
 
-    def _start(self, token: str) -> tuple[AuthInfo | None, _Unverified | None]:
-        """A cache hit, or the decoded token with every check that costs no signature."""
+    def _unverified(self, token: str) -> _Unverified:
+        """The decoded token, after every check that costs no signature."""
         now = self.clock()
-        info: AuthInfo | None = self.cache.get(token, now)
-        if info is not None:
-            return info, None
         # Cheap checks first, so garbage is refused before any signature work.
         header, payload, signing_input, signature = decode_jws(token, self.max_token_bytes)
         alg, kid = check_header(header, self.algorithms, self.typ)
@@ -139,7 +138,7 @@ class JwtVerifier:
         issuer = payload.get("iss")
         if type(issuer) is not str or not issuer:
             raise invalid_token("claim iss is missing or not a string")
-        return None, _Unverified(payload, signing_input, signature, alg, kid, issuer, valid_until)
+        return _Unverified(payload, signing_input, signature, alg, kid, issuer, valid_until)
 
     def _finish(self, token: str, unverified: _Unverified, key: VerificationKey) -> AuthInfo:
         key.verify(unverified.alg, unverified.signing_input, unverified.signature)
