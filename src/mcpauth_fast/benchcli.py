@@ -1,7 +1,8 @@
 """``mcpauth-fast bench``: how fast this machine verifies tokens, as ratios to the floors.
 
-It needs nothing beyond the package's own dependencies (no pytest, no peers). It generates real keys (RSA-2048, P-256, Ed25519, an HMAC
-secret) and distinct tokens, then times, in interleaved rounds until the time is up:
+It needs nothing beyond the package's own dependencies (no pytest, no peers). It generates
+real keys (RSA-2048, P-256, Ed25519, an HMAC secret) and distinct tokens, then times, in
+interleaved rounds until the time is up:
 
 - cold: ``JwtVerifier.verify_sync`` on a different token every call (the cache is smaller than
   the token cycle, so every call misses) against the floor, the bare ``cryptography`` verify
