@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz bench bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff mypy
 	$(PY) -m ruff check src tests
 	$(PY) -m mypy src/mcpauth_fast
+
+# Fuzz the compiled hot path against its twin (atheris), bounded by FUZZ_SECONDS.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet atheris
+	$(PY) ci/fuzz_speedups.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048
 
 # Benchmarks (bench/README.md): ratios to floors measured side by side in the same run.
 BENCH_RUNS ?= 2

@@ -17,6 +17,11 @@ env -u MCPAUTH_FAST_NO_EXTENSIONS MCPAUTH_FAST_REQUIRE_EXTENSIONS=1 "$py" -m pyt
 echo "== test suite, pure Python (MCPAUTH_FAST_NO_EXTENSIONS=1) =="
 MCPAUTH_FAST_NO_EXTENSIONS=1 "$py" -m pytest -q -p no:cacheprovider "$@"
 
+# A short fuzz run of the compiled hot path against its twin (`make fuzz` runs it longer).
+echo "== fuzz: compiled hot path vs twin, 30 s =="
+"$py" -m pip install --quiet atheris
+"$py" ci/fuzz_speedups.py -max_total_time=30 -timeout=10 -rss_limit_mb=2048 2>&1 | tail -n 15
+
 # The MCP integration and seed-example tests once more against the latest MCP SDK 1.x
 # (FastMCP, httpx), in a second venv next to .venv made from the same interpreter, with the
 # compiled extension. The arguments above are not passed on: they may name other tests.

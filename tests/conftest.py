@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
+import tokens
 
 from mcpauth_fast import _speedups_py
 
@@ -37,3 +40,25 @@ def speedups(request: pytest.FixtureRequest) -> ModuleType:
 
 
 from jwks_server import jwks_server  # noqa: E402,F401 - a fixture for every test module
+
+
+_CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2")
+
+
+@pytest.fixture(autouse=True)
+def no_token_or_key_in_any_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test runs with DEBUG logging; no record may carry a token or key material."""
+    first_token = len(tokens.MINTED)
+    caplog.set_level(logging.DEBUG)
+    yield
+    # The HTTP clients the tests send tokens with may log their own requests (a token in a
+    # query string, in a test that checks it is refused); everything else may not.
+    records = [r for r in caplog.get_records("setup") + caplog.get_records("call")
+               if not r.name.startswith(_CLIENT_LOGGERS)]
+    if not records:
+        return
+    text = "\n".join(record.getMessage() for record in records)
+    for secret in tokens.MINTED[first_token:] + tokens.KEY_MATERIAL:
+        assert secret not in text, "a token or key material reached a log record"
+        signature = secret.rpartition(".")[2]
+        assert len(signature) < 16 or signature not in text, "a token's signature was logged"

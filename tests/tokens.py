@@ -57,12 +57,28 @@ class SigningKey:
             header = {"alg": self.alg, "typ": "at+jwt", "kid": self.kid}
             header.update(header_extra)
         # Always signed with the key's own algorithm, whatever the header claims.
-        return jose.encode_jws(header, claims, self.private, self.alg)
+        token = jose.encode_jws(header, claims, self.private, self.alg)
+        MINTED.append(token)
+        return token
+
+
+#: Every token minted in this session, and the key material of every key: no log line may
+#: contain any of them (tests/conftest.py checks every test's log records).
+MINTED: list[str] = []
+KEY_MATERIAL: list[str] = []
 
 
 def signing_key(alg: str, kid: str | None = None, variant: int = 0) -> SigningKey:
     """One real key per (alg, kid, variant), generated once per test session."""
-    return _signing_key(alg, kid or f"{alg.lower()}-{variant}", variant)
+    key = _signing_key(alg, kid or f"{alg.lower()}-{variant}", variant)
+    if not KEY_MATERIAL or key.kid not in _REGISTERED:
+        _REGISTERED.add(key.kid)
+        jwk = key.jwk()
+        KEY_MATERIAL.extend(str(jwk[m]) for m in ("n", "x", "y", "k") if m in jwk)
+    return key
+
+
+_REGISTERED: set[str] = set()
 
 
 @cache
