@@ -41,7 +41,6 @@ def speedups(request: pytest.FixtureRequest) -> ModuleType:
 
 from jwks_server import jwks_server  # noqa: E402,F401 - a fixture for every test module
 
-
 _CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2")
 
 
