@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz bench bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz bench bench-e2e bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	bench/run.sh $(PY) 1 bench/results
+
+bench-e2e: $(BENCH_STAMP)
+	bench/run_e2e.sh $(PY)
 
 bench-check: $(BENCH_STAMP)
 	bench/run.sh $(PY) $(BENCH_RUNS) bench/results
