@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from mcpauth_fast import jose
+from mcpauth_fast.benchcli import private_key
 
 __all__ = [
     "ALGORITHMS", "AUDIENCE", "ISSUER", "AlgCorpus", "asgi_headers", "corpus", "token_count",
@@ -74,18 +74,6 @@ def claims(now: int, index: int) -> dict[str, Any]:
     }
 
 
-def _private_key(alg: str) -> Any:
-    if alg in ("RS256", "PS256"):
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if alg == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if alg == "EdDSA":
-        return ed25519.Ed25519PrivateKey.generate()
-    if alg == "HS256":
-        return os.urandom(32)
-    raise ValueError(alg)
-
-
 def _floor_signature(alg: str, signature: bytes) -> bytes:
     if alg == "ES256":
         return encode_dss_signature(
@@ -96,7 +84,7 @@ def _floor_signature(alg: str, signature: bytes) -> bytes:
 
 def _build(alg: str, count: int) -> AlgCorpus:
     kid = f"bench-{alg.lower()}"
-    private = _private_key(alg)
+    private = private_key(alg)
     jwk = {**jose.export_jwk(private), "kid": kid, "alg": alg}
     if alg != "HS256":
         jwk["use"] = "sig"

@@ -77,14 +77,17 @@ def _repeating(function: Callable[..., Any], item: Any) -> _Run:
     return lambda n: _drain(function, itertools.repeat(item, n))
 
 
-def _private_key(alg: str) -> Any:
+def private_key(alg: str) -> Any:
+    """A new key for one of :data:`ALGORITHMS` (the HMAC secret is 32 random bytes)."""
     if alg in ("RS256", "PS256"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
-    return os.urandom(32)
+    if alg == "HS256":
+        return os.urandom(32)
+    raise ValueError(alg)
 
 
 def _floor(alg: str, private: Any) -> Callable[[bytes, bytes], None]:
@@ -153,7 +156,7 @@ def _contenders(algorithms: Sequence[str], token_count: int) -> list[_Contender]
     first_token = first_alg = ""
     first_private: Any = None
     for alg in algorithms:
-        private = _private_key(alg)
+        private = private_key(alg)
         tokens, signed = _tokens(alg, private, token_count)
         row = f"cold {alg}"
         contenders.append(_Contender(
