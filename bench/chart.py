@@ -1,7 +1,8 @@
 """Draw the benchmark results as one PNG for the README: ``bench/results/chart.png``.
 
-Reads ``bench/results/e2e.json`` (``bench/e2e.py``) and, when present, ``micro.json`` (the
-pytest-benchmark suite's ratio report); a panel whose input is missing is left out. Every bar
+Reads ``bench/results/e2e.json`` (``bench/e2e.py``) and, when present, the micro suite's ratio
+report (the newest of ``results/micro.json``, ``results/micro-N.json`` as ``bench/run.sh``
+writes them, else ``baseline/micro.json``); a panel whose input is missing is left out. Every bar
 is a ratio measured side by side in one run, as the JSON files record them::
 
     python bench/chart.py [--e2e PATH] [--micro PATH] [--out PATH]
@@ -21,7 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
 COLORS = {"noauth": "#9e9e9e", "floor": "#607d8b", "fast": "#1976d2", "mcpauth": "#e65100"}
 
 
@@ -35,6 +37,15 @@ def _load(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data
+
+
+def default_micro() -> Path | None:
+    """The newest ratio report of the micro suite: this run's, else the saved baseline's."""
+    found = sorted(RESULTS.glob("micro*.json"), key=lambda p: p.stat().st_mtime)
+    if found:
+        return found[-1]
+    baseline = BENCH / "baseline" / "micro.json"
+    return baseline if baseline.exists() else None
 
 
 def rps_panel(ax: Axes, e2e: dict[str, Any]) -> None:
@@ -175,10 +186,11 @@ def draw(e2e: dict[str, Any] | None, micro: dict[str, Any] | None, out: Path) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--e2e", default=str(RESULTS / "e2e.json"))
-    parser.add_argument("--micro", default=str(RESULTS / "micro.json"))
+    parser.add_argument("--micro", help="default: the newest micro*.json (see above)")
     parser.add_argument("--out", default=str(RESULTS / "chart.png"))
     args = parser.parse_args(argv)
-    out = draw(_load(Path(args.e2e)), _load(Path(args.micro)), Path(args.out))
+    micro = Path(args.micro) if args.micro else default_micro()
+    out = draw(_load(Path(args.e2e)), _load(micro) if micro else None, Path(args.out))
     print(f"wrote {out}")
     return 0
 

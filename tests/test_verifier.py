@@ -281,3 +281,12 @@ def test_configuration_errors() -> None:
         JwtVerifier(source, algorithms=[])
     with pytest.raises(ValueError):
         JwtVerifier(source, leeway=-1)
+
+
+def test_a_miss_is_counted_once_through_the_middleware_path() -> None:
+    verifier = verifier_for("ES256")
+    token = signing_key("ES256").mint(claims(NOW, jti="once"))
+    assert verifier.cached(token) is None
+    asyncio.run(verifier.verify_uncached(token))
+    assert verifier.cache.info()["misses"] == 1
+    assert verifier.cached(token) is not None

@@ -161,7 +161,7 @@ class BearerAuthMiddleware:
 
     async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
         try:
-            return await jwt.verify(token)
+            return await jwt.verify_uncached(token)  # the caller has just missed the cache
         except MCPAuthException:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must not become a 500 for bad input

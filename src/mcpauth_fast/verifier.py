@@ -109,6 +109,10 @@ class JwtVerifier:
         info = self.cached(token)
         if info is not None:
             return info
+        return await self.verify_uncached(token)
+
+    async def verify_uncached(self, token: str) -> AuthInfo:
+        """``verify`` for a token the caller already missed in the cache (one lookup, not two)."""
         unverified = self._unverified(token)
         key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
