@@ -390,3 +390,26 @@ def test_configuration_errors_raise_at_construction(jwks_server: JwksServer) -> 
         auth_server_mode(jwks_server).bearer_auth_middleware("jwt", jwt_verify={"bogus": 1})
     with pytest.raises(ValueError):
         auth_server_mode(jwks_server).bearer_auth_middleware("magic")  # type: ignore[arg-type]
+
+
+def test_a_plain_app_does_not_load_the_mcp_sdk() -> None:
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from starlette.applications import Starlette\n"
+        "from starlette.middleware import Middleware\n"
+        "from mcpauth_fast import MCPAuth\n"
+        "from mcpauth_fast.middleware import BearerAuthMiddleware\n"
+        "from mcpauth_fast.types import AuthInfo\n"
+        "auth = MCPAuth(server=__import__('app_factory').server_config('http://127.0.0.1:9/j'))\n"
+        "def verify(token): return AuthInfo(token=token, issuer='x', subject='s', claims={})\n"
+        "middleware = auth.bearer_auth_middleware(verify)\n"
+        "middleware(Starlette())\n"
+        "print(any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=60, cwd=str(__import__("pathlib").Path(__file__).parent))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

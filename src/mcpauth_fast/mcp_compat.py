@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -65,7 +66,14 @@ def sdk_user(info: AuthInfo) -> Any:
 
 
 def sdk_auth_context_var() -> ContextVar[Any] | None:
-    """The SDK's ``auth_context_var``, or None when the SDK is not installed."""
+    """The SDK's ``auth_context_var``, or None when the app does not use the SDK.
+
+    An app that serves MCP has imported the SDK's server before its middleware is built; a
+    plain ASGI app has not, and must not pay for loading it (~17 MiB, and a user object per
+    verified token).
+    """
+    if "mcp.server" not in sys.modules:
+        return None
     try:
         from mcp.server.auth.middleware.auth_context import auth_context_var
     except ImportError:
