@@ -230,6 +230,7 @@ def test_a_handler_cannot_change_what_the_next_request_sees() -> None:
         lambda: info.scopes.append("admin"),
         lambda: setattr(info, "subject", "mallory"),
         lambda: setattr(info, "scopes", ("admin",)),
+        lambda: setattr(info, "claims", {"sub": "mallory"}),
     ):
         with pytest.raises((TypeError, AttributeError)):
             mutate()
@@ -237,6 +238,8 @@ def test_a_handler_cannot_change_what_the_next_request_sees() -> None:
     plain["claims"]["roles"].append("admin")
     copy.deepcopy(info.claims)
     again = asyncio.run(verifier.verify(token))
+    # The claims are frozen once, on first read (the verifier builds AuthInfo without them).
+    assert again is info and again.claims is info.claims
     assert again.subject == "alice" and again.claims["roles"] == ("user",)
     assert again.scopes == ("read", "write") and again.claims["ext"] == {"tier": "free"}
 

@@ -82,7 +82,10 @@ class AuthInfo:
     :param expires_at: the ``exp`` claim, or None when the token has none.
     """
 
-    __slots__ = (*_FIELDS, "_sdk_user", "__weakref__")
+    __slots__ = (
+        "token", "issuer", "client_id", "scopes", "subject", "audience", "expires_at",
+        "_claims", "_unfrozen_claims", "_sdk_user", "__weakref__",
+    )
 
     token: str
     issuer: str
@@ -90,8 +93,11 @@ class AuthInfo:
     scopes: tuple[str, ...]
     subject: str
     audience: str | tuple[str, ...] | None
-    claims: FrozenDict
     expires_at: float | None
+    _claims: FrozenDict | None
+    # The verifier's own freshly decoded claims, frozen on first read of ``claims``: most
+    # requests never read them, and freezing costs more than the rest of building the object.
+    _unfrozen_claims: Record | None
     _sdk_user: Any  # the MCP SDK's user object, built once (see mcp_compat)
 
     def __init__(
@@ -110,11 +116,52 @@ class AuthInfo:
         _set_issuer(self, issuer)
         _set_subject(self, subject)
         _set_claims(self, claims if isinstance(claims, FrozenDict) else freeze(claims))
+        _set_unfrozen_claims(self, None)
         _set_client_id(self, client_id)
         _set_scopes(self, tuple(scopes or ()))
         _set_audience(self, tuple(audience) if isinstance(audience, list) else audience)
         _set_expires_at(self, expires_at)
         _set_sdk_user(self, None)
+
+    @classmethod
+    def _of_verified_claims(
+        cls,
+        token: str,
+        issuer: str,
+        subject: str,
+        claims: Record,
+        client_id: str | None,
+        scopes: tuple[str, ...],
+        audience: str | list[str] | None,
+        expires_at: float | None,
+    ) -> AuthInfo:
+        """The verifier's constructor: ``claims`` is a dict nothing else holds a reference to."""
+        info = _new(cls)
+        _set_token(info, token)
+        _set_issuer(info, issuer)
+        _set_subject(info, subject)
+        _set_claims(info, None)
+        _set_unfrozen_claims(info, claims)
+        _set_client_id(info, client_id)
+        _set_scopes(info, scopes)
+        _set_audience(info, tuple(audience) if type(audience) is list else audience)
+        _set_expires_at(info, expires_at)
+        _set_sdk_user(info, None)
+        return info
+
+    @property
+    def claims(self) -> FrozenDict:
+        """Every claim of the token, read-only (nested objects and lists too)."""
+        claims = self._claims
+        if claims is None:
+            unfrozen = self._unfrozen_claims
+            if unfrozen is None:  # another thread froze them since (it sets _claims first)
+                return self._claims  # type: ignore[return-value]
+            # Two threads may both freeze: they build equal values, either may stay.
+            claims = freeze(unfrozen)
+            _set_claims(self, claims)
+            _set_unfrozen_claims(self, None)
+        return claims
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("AuthInfo is read-only")
@@ -157,12 +204,13 @@ class AuthInfo:
 
 # The slots' own setters: they bypass the read-only __setattr__, and cost less than
 # object.__setattr__ (AuthInfo is built once per verified token, on the cold path).
-(_set_token, _set_issuer, _set_subject, _set_claims, _set_client_id, _set_scopes,
- _set_audience, _set_expires_at, _set_sdk_user) = (
+(_set_token, _set_issuer, _set_subject, _set_claims, _set_unfrozen_claims, _set_client_id,
+ _set_scopes, _set_audience, _set_expires_at, _set_sdk_user) = (
     AuthInfo.__dict__[name].__set__
-    for name in ("token", "issuer", "subject", "claims", "client_id", "scopes", "audience",
-                 "expires_at", "_sdk_user")
+    for name in ("token", "issuer", "subject", "_claims", "_unfrozen_claims", "client_id",
+                 "scopes", "audience", "expires_at", "_sdk_user")
 )
+_new = object.__new__
 
 
 def _rebuild_auth_info(data: Record) -> AuthInfo:

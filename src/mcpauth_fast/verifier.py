@@ -23,7 +23,7 @@ from ._accel import (
 from .exceptions import invalid_token
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
 from .keysets import KeySource, no_key
-from .types import AuthInfo, freeze
+from .types import AuthInfo
 
 DEFAULT_CACHE_SIZE = 4096
 
@@ -185,13 +185,13 @@ def auth_info_from_claims(
         if type(client_id) is not str:
             client_id = None
     exp = claims.get("exp")
-    return AuthInfo(
-        token=token,
-        issuer=issuer,
-        subject=subject,
-        claims=freeze(claims),
-        client_id=client_id,
-        scopes=extract_scopes(claims),
-        audience=audience,
-        expires_at=float(exp) if exp is not None else None,
+    return AuthInfo._of_verified_claims(
+        token,
+        issuer,
+        subject,
+        claims,
+        client_id,
+        extract_scopes(claims),
+        audience,
+        float(exp) if exp is not None else None,
     )
