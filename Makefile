@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz bench bench-e2e bench-rss bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz bench bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench: $(BENCH_STAMP)
 
 bench-e2e: $(BENCH_STAMP)
 	bench/run_e2e.sh $(PY)
+
+# Hostile tokens mixed under locust against the fast app, bounded by HOSTILE_SECONDS; exit 1 on
+# a 5xx, a wrong decision, a request error, RSS growth or a traceback/token in the server log.
+HOSTILE_SECONDS ?= 120
+bench-hostile: $(BENCH_STAMP)
+	$(PY) bench/hostile.py --time $(HOSTILE_SECONDS)
 
 # RSS after 1,000,000 distinct tokens against the no-auth app (about 15 minutes).
 bench-rss: $(BENCH_STAMP)
