@@ -523,19 +523,15 @@ cdef dict _decode_json_object_generic(object segment, str what):
     return _json_object(raw, what)
 
 
-cdef object _decode_jws(object token, object max_token_bytes):
-    cdef Py_ssize_t n, first, second
-    cdef const unsigned char* data
+cdef int _split_ascii(
+    const unsigned char* data, Py_ssize_t n, object max_token_bytes,
+    Py_ssize_t* first_dot, Py_ssize_t* second_dot,
+) except -1:
+    # The twin's _split_jws on the buffer of an ASCII str.
+    cdef Py_ssize_t first, second
     cdef const unsigned char* p
-    cdef dict header, payload
-    cdef bytes signature
-    cdef int error = _B64_OK
-    if type(token) is not str or not _is_ascii(token):
-        return _decode_jws_generic(token, max_token_bytes)
-    n = PyUnicode_GET_LENGTH(token)
     if _exceeds(n, max_token_bytes):
         raise _invalid_token(f"token is larger than {max_token_bytes} bytes")
-    data = PyUnicode_1BYTE_DATA(token)
     p = <const unsigned char*>memchr(data, c'.', n)
     first = p - data if p != NULL else -1
     second = -1
@@ -550,12 +546,33 @@ cdef object _decode_jws(object token, object max_token_bytes):
         raise _invalid_token("signature segment is too large")
     if second + 1 == n:
         raise _invalid_token("signature is empty")
-    header = _decode_json_segment(data, first, "header")
-    payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
-    signature = _b64_decode_ascii(data + second + 1, n - second - 1, &error)
+    first_dot[0] = first
+    second_dot[0] = second
+    return 0
+
+
+cdef tuple _decode_rest_ascii(const unsigned char* data, Py_ssize_t n, Py_ssize_t first,
+                              Py_ssize_t second):
+    # The twin's _decode_rest: (payload, signing_input, signature).
+    cdef int error = _B64_OK
+    cdef dict payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
+    cdef bytes signature = _b64_decode_ascii(data + second + 1, n - second - 1, &error)
     if error:
         raise _invalid_token(f"signature: {_B64_MESSAGES[error]}") from None
-    return (header, payload, PyBytes_FromStringAndSize(<const char*>data, second), signature)
+    return (payload, PyBytes_FromStringAndSize(<const char*>data, second), signature)
+
+
+cdef object _decode_jws(object token, object max_token_bytes):
+    cdef Py_ssize_t n, first, second
+    cdef const unsigned char* data
+    cdef dict header
+    if type(token) is not str or not _is_ascii(token):
+        return _decode_jws_generic(token, max_token_bytes)
+    n = PyUnicode_GET_LENGTH(token)
+    data = PyUnicode_1BYTE_DATA(token)
+    _split_ascii(data, n, max_token_bytes, &first, &second)
+    header = _decode_json_segment(data, first, "header")
+    return (header,) + _decode_rest_ascii(data, n, first, second)
 
 
 cdef object _decode_jws_generic(object token, object max_token_bytes):
@@ -606,6 +623,10 @@ def check_header(
     case-insensitively, with or without the ``application/`` prefix (RFC 7515 4.1.9).
     Raises ``MCPAuthTokenVerificationException`` (``invalid_token``).
     """
+    return _check_header(header, algorithms, typ)
+
+
+cdef tuple _check_header(object header, object algorithms, object typ):
     cdef object alg, kid, actual
     alg = _get(header, "alg")
     if type(alg) is not str:
@@ -672,6 +693,12 @@ def check_time_claims(
     ``max_age + leeway``. Returns the time until which a cached verification stays valid
     (``inf`` when the token never expires). Raises ``MCPAuthTokenVerificationException``.
     """
+    return _check_time_claims(claims, now, leeway, require_exp, max_age)
+
+
+cdef object _check_time_claims(
+    object claims, object now, object leeway, object require_exp, object max_age
+):
     cdef double exp = 0.0, nbf = 0.0, iat = 0.0
     cdef double now_d = 0.0, leeway_d = 0.0, max_age_d = 0.0, valid_until, too_old_at
     cdef bint has_exp, has_nbf, has_iat
@@ -744,6 +771,93 @@ cdef object _check_time_claims_generic(
         if too_old_at < valid_until:
             valid_until = too_old_at
     return valid_until
+
+
+#: Distinct JOSE headers a TokenChecks remembers as checked. An issuer signs with a handful
+#: of keys, so its tokens carry a handful of distinct headers; the bound is for attackers.
+HEADER_MEMO_SIZE = 16
+cdef Py_ssize_t _C_HEADER_MEMO_SIZE = 16
+
+
+@cython.final
+cdef class TokenChecks:
+    """Everything about a token that costs no signature, under one verifier's policy.
+
+    ``check(token, now)`` is ``decode_jws``, ``check_header``, ``check_time_claims`` and the
+    ``iss`` claim's type check in one call, with the same errors in the same order, and
+    returns ``(payload, signing_input, signature, alg, kid, issuer, valid_until)``.
+
+    A header segment that passed ``check_header`` is remembered (at most
+    ``HEADER_MEMO_SIZE``; when full, the memory starts over): the tokens of one issuer share
+    a few headers byte for byte, and a remembered one is neither decoded nor checked again.
+
+    :param algorithms: the allow-list of JWS algorithms.
+    :param typ: the required ``typ`` header, or None.
+    :param max_token_bytes: tokens longer than this are refused before decoding.
+    :param leeway: see ``check_time_claims``; so are ``require_exp`` and ``max_age``.
+    """
+
+    cdef readonly object algorithms, typ, max_token_bytes, leeway, require_exp, max_age
+    cdef dict _headers
+
+    def __init__(
+        self,
+        algorithms,
+        typ=None,
+        max_token_bytes=DEFAULT_MAX_TOKEN_BYTES,
+        leeway=0.0,
+        require_exp=True,
+        max_age=None,
+    ):
+        self.algorithms = frozenset(algorithms)
+        self.typ = typ
+        self.max_token_bytes = max_token_bytes
+        self.leeway = leeway
+        self.require_exp = require_exp
+        self.max_age = max_age
+        self._headers = {}
+
+    @property
+    def remembered_headers(self):
+        """How many checked header segments are remembered now."""
+        return len(self._headers)
+
+    def check(self, token, now):
+        """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
+        cdef Py_ssize_t n, first, second
+        cdef const unsigned char* data
+        cdef object segment, checked, header = None, rest, valid_until, issuer
+        cdef PyObject* found
+        if type(token) is not str or not _is_ascii(token):
+            header, payload, signing_input, signature = _decode_jws_generic(
+                token, self.max_token_bytes
+            )
+            checked = _check_header(header, self.algorithms, self.typ)
+            rest = (payload, signing_input, signature)
+        else:
+            n = PyUnicode_GET_LENGTH(token)
+            data = PyUnicode_1BYTE_DATA(token)
+            _split_ascii(data, n, self.max_token_bytes, &first, &second)
+            segment = PyUnicode_DecodeASCII(<const char*>data, first, NULL)
+            found = PyDict_GetItemWithError(self._headers, segment)
+            if found != NULL:
+                checked = <object>found
+                rest = _decode_rest_ascii(data, n, first, second)
+            else:
+                header = _decode_json_segment(data, first, "header")
+                rest = _decode_rest_ascii(data, n, first, second)
+                checked = _check_header(header, self.algorithms, self.typ)
+                if len(self._headers) >= _C_HEADER_MEMO_SIZE:
+                    self._headers.clear()
+                self._headers[segment] = checked
+        payload = (<tuple>rest)[0]
+        valid_until = _check_time_claims(
+            payload, now, self.leeway, self.require_exp, self.max_age
+        )
+        issuer = _get(payload, "iss")
+        if type(issuer) is not str or not issuer:
+            raise _invalid_token("claim iss is missing or not a string")
+        return rest + (checked[0], checked[1], issuer, valid_until)
 
 
 cdef int _split_scopes(object value, list out, set seen) except -1:

@@ -105,6 +105,41 @@ def test_decode_jws(header: dict, payload: dict, sig: bytes, data: st.DataObject
     same("decode_jws", token, data.draw(st.integers(min_value=0, max_value=400)))
 
 
+def checks_outcome(module: Any, tokens: list[str], options: tuple[Any, ...]) -> list[Any]:
+    # One TokenChecks per implementation sees the whole sequence: its header memory may
+    # change how much work a token costs, never the outcome.
+    checks = module.TokenChecks(*options)
+    return [outcome(checks.check, token, now) for token, now in tokens]
+
+
+# Headers that pass (or nearly pass) the policy, from a small set so that they repeat.
+checkable_headers = st.fixed_dictionaries(
+    {"alg": st.sampled_from(["RS256", "ES256", "none", "HS256"])},
+    optional={"kid": st.sampled_from(["k1", "k2", "", "x" * 600]),
+              "typ": st.sampled_from(["at+jwt", "application/AT+JWT", "JWT"]),
+              "crit": st.just(["exp"])},
+)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(claim_sets | checkable_headers, claim_sets, st.binary(max_size=80),
+                          st.booleans()),
+                min_size=1, max_size=24),
+       st.sampled_from([None, "at+jwt"]), st.sampled_from([0, 60]), st.booleans(),
+       st.none() | st.floats(0, 1e6), st.floats(1_600_000_000, 2_000_000_000), st.data())
+def test_token_checks_sequences(parts: list[tuple[dict, dict, bytes, bool]], typ: str | None,
+                                leeway: float, require_exp: bool, max_age: float | None,
+                                now: float, data: st.DataObject) -> None:
+    assert c is not None
+    tokens = []
+    for header, payload, sig, mutate in parts:
+        token = f"{b64url_json(header)}.{b64url_json(payload)}.{b64url(sig)}"
+        tokens.append((_mutate(token, data) if mutate else token, now))
+    options = (frozenset({"RS256", "ES256", "EdDSA"}), typ,
+               data.draw(st.sampled_from([8192, 300])), leeway, require_exp, max_age)
+    assert checks_outcome(c, tokens, options) == checks_outcome(py, tokens, options)
+
+
 @SETTINGS
 @given(claim_sets, st.sampled_from([None, "at+jwt", "JWT"]))
 def test_check_header(header: dict, typ: str | None) -> None:

@@ -136,3 +136,56 @@ def test_b64url_agrees_with_the_standard_library_on_canonical_input(speedups: Mo
         data = bytes((i * 37 + n) % 256 for i in range(n))
         encoded = base64.urlsafe_b64encode(data).rstrip(b"=").decode()
         assert speedups.b64url_decode(encoded) == data
+
+
+# --- TokenChecks: decode, header, time claims and iss in one call, with a header memory.
+
+NOW = 1_800_000_000.0
+GOOD_PAYLOAD = {"iss": "https://issuer.example", "sub": "alice", "exp": NOW + 600}
+
+
+def token_of(header: dict, payload: dict, sig: bytes = b"\x01" * 64) -> str:
+    return f"{b64url_json(header)}.{b64url_json(payload)}.{b64url(sig)}"
+
+
+def test_token_checks_returns_what_the_verifier_needs(speedups: ModuleType) -> None:
+    checks = speedups.TokenChecks(frozenset({"ES256"}), None, 8192, 60.0)
+    token = token_of({"alg": "ES256", "kid": "k1"}, GOOD_PAYLOAD)
+    payload, signing_input, signature, alg, kid, issuer, valid_until = checks.check(token, NOW)
+    assert payload == GOOD_PAYLOAD and signature == b"\x01" * 64
+    assert signing_input == token.rsplit(".", 1)[0].encode()
+    assert (alg, kid, issuer, valid_until) == ("ES256", "k1", GOOD_PAYLOAD["iss"], NOW + 660)
+
+
+def test_a_remembered_header_does_not_let_a_bad_token_through(speedups: ModuleType) -> None:
+    checks = speedups.TokenChecks(frozenset({"ES256"}), "at+jwt")
+    header = {"alg": "ES256", "kid": "k1", "typ": "at+jwt"}
+    for _ in range(2):  # the second time the header comes from the memory
+        assert checks.check(token_of(header, GOOD_PAYLOAD), NOW)[3] == "ES256"
+        assert "expired" in invalid(checks.check, token_of(header, {**GOOD_PAYLOAD,
+                                                                    "exp": NOW - 3600}), NOW)
+        assert "iss" in invalid(checks.check, token_of(header, {"sub": "a", "exp": NOW + 9}), NOW)
+        assert "signature" in invalid(checks.check, token_of(header, GOOD_PAYLOAD) + "!", NOW)
+        assert "payload" in invalid(checks.check, b64url_json(header) + ".e30x." + SIG, NOW)
+    # A header refused once is refused every time, and each instance has its own policy.
+    for _ in range(2):
+        assert "typ" in invalid(checks.check, token_of({"alg": "ES256"}, GOOD_PAYLOAD), NOW)
+        assert "alg" in invalid(checks.check, token_of({**header, "alg": "RS256"},
+                                                       GOOD_PAYLOAD), NOW)
+    other = speedups.TokenChecks(frozenset({"RS256"}))
+    assert "alg" in invalid(other.check, token_of(header, GOOD_PAYLOAD), NOW)
+
+
+def test_the_header_memory_is_bounded(speedups: ModuleType) -> None:
+    checks = speedups.TokenChecks(frozenset({"ES256"}))
+    size = speedups.HEADER_MEMO_SIZE
+    seen = []
+    for i in range(10 * size):
+        kid = f"attacker-chosen-{i}"
+        assert checks.check(token_of({"alg": "ES256", "kid": kid}, GOOD_PAYLOAD), NOW)[4] == kid
+        seen.append(checks.remembered_headers)
+    assert max(seen) == size and seen[-1] <= size
+    refused = token_of({"alg": "none"}, GOOD_PAYLOAD)
+    before = checks.remembered_headers
+    invalid(checks.check, refused, NOW)
+    assert checks.remembered_headers == before  # only headers that passed are remembered

@@ -36,6 +36,7 @@ DEFAULT_MAX_TOKEN_BYTES: int = _impl.DEFAULT_MAX_TOKEN_BYTES
 MAX_HEADER_SEGMENT: int = _impl.MAX_HEADER_SEGMENT
 MAX_SIGNATURE_SEGMENT: int = _impl.MAX_SIGNATURE_SEGMENT
 MAX_KID_LENGTH: int = _impl.MAX_KID_LENGTH
+HEADER_MEMO_SIZE: int = _impl.HEADER_MEMO_SIZE
 find_authorization = _impl.find_authorization
 parse_bearer = _impl.parse_bearer
 bearer_token = _impl.bearer_token
@@ -43,6 +44,7 @@ b64url_decode = _impl.b64url_decode
 decode_jws = _impl.decode_jws
 check_header = _impl.check_header
 check_time_claims = _impl.check_time_claims
+TokenChecks = _impl.TokenChecks
 extract_scopes = _impl.extract_scopes
 check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
@@ -53,6 +55,7 @@ __all__ = [
     "MAX_HEADER_SEGMENT",
     "MAX_SIGNATURE_SEGMENT",
     "MAX_KID_LENGTH",
+    "HEADER_MEMO_SIZE",
     "find_authorization",
     "parse_bearer",
     "bearer_token",
@@ -60,6 +63,7 @@ __all__ = [
     "decode_jws",
     "check_header",
     "check_time_claims",
+    "TokenChecks",
     "extract_scopes",
     "check_policy",
     "TokenCache",

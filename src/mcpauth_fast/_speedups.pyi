@@ -7,6 +7,7 @@ DEFAULT_MAX_TOKEN_BYTES: int
 MAX_HEADER_SEGMENT: int
 MAX_SIGNATURE_SEGMENT: int
 MAX_KID_LENGTH: int
+HEADER_MEMO_SIZE: int
 
 def find_authorization(headers: Iterable[Any]) -> bytes | None: ...
 def parse_bearer(value: bytes | None, max_token_bytes: int = ...) -> str: ...
@@ -25,6 +26,29 @@ def check_time_claims(
     require_exp: bool = ...,
     max_age: float | None = ...,
 ) -> float: ...
+
+class TokenChecks:
+    algorithms: frozenset[str]
+    typ: str | None
+    max_token_bytes: int
+    leeway: float
+    require_exp: bool
+    max_age: float | None
+    @property
+    def remembered_headers(self) -> int: ...
+    def __init__(
+        self,
+        algorithms: frozenset[str],
+        typ: str | None = ...,
+        max_token_bytes: int = ...,
+        leeway: float = ...,
+        require_exp: bool = ...,
+        max_age: float | None = ...,
+    ) -> None: ...
+    def check(
+        self, token: str, now: float
+    ) -> tuple[dict[str, Any], bytes, bytes, str, str | None, str, float]: ...
+
 def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]: ...
 def check_policy(
     issuer: Any,

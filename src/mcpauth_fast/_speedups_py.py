@@ -24,10 +24,12 @@ from .exceptions import (
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_BYTES",
+    "HEADER_MEMO_SIZE",
     "MAX_HEADER_SEGMENT",
     "MAX_KID_LENGTH",
     "MAX_SIGNATURE_SEGMENT",
     "TokenCache",
+    "TokenChecks",
     "b64url_decode",
     "bearer_token",
     "check_header",
@@ -154,6 +156,14 @@ def decode_jws(
     (``invalid_token``) for a token that is not exactly three strict base64url segments whose
     first two are JSON objects, or that exceeds a size cap.
     """
+    first, second = _split_jws(token, max_token_bytes)
+    header = _decode_json_object(token[:first], "header")
+    payload, signing_input, signature = _decode_rest(token, first, second)
+    return header, payload, signing_input, signature
+
+
+def _split_jws(token: str, max_token_bytes: int) -> tuple[int, int]:
+    """The positions of the two dots of a compact JWS, after the size caps."""
     n = len(token)
     if n > max_token_bytes:
         raise invalid_token(f"token is larger than {max_token_bytes} bytes")
@@ -167,13 +177,17 @@ def decode_jws(
         raise invalid_token("signature segment is too large")
     if second + 1 == n:
         raise invalid_token("signature is empty")
-    header = _decode_json_object(token[:first], "header")
+    return first, second
+
+
+def _decode_rest(token: str, first: int, second: int) -> tuple[dict[str, Any], bytes, bytes]:
+    """``(payload, signing_input, signature)`` of a split compact JWS."""
     payload = _decode_json_object(token[first + 1 : second], "payload")
     try:
         signature = b64url_decode(token[second + 1 :])
     except ValueError as exc:
         raise invalid_token(f"signature: {exc}") from None
-    return header, payload, token[:second].encode("ascii"), signature
+    return payload, token[:second].encode("ascii"), signature
 
 
 def check_header(
@@ -268,6 +282,78 @@ def check_time_claims(
         if too_old_at < valid_until:
             valid_until = too_old_at
     return valid_until
+
+
+#: Distinct JOSE headers a TokenChecks remembers as checked. An issuer signs with a handful
+#: of keys, so its tokens carry a handful of distinct headers; the bound is for attackers.
+HEADER_MEMO_SIZE = 16
+
+
+class TokenChecks:
+    """Everything about a token that costs no signature, under one verifier's policy.
+
+    ``check(token, now)`` is ``decode_jws``, ``check_header``, ``check_time_claims`` and the
+    ``iss`` claim's type check in one call, with the same errors in the same order, and
+    returns ``(payload, signing_input, signature, alg, kid, issuer, valid_until)``.
+
+    A header segment that passed ``check_header`` is remembered (at most
+    ``HEADER_MEMO_SIZE``; when full, the memory starts over): the tokens of one issuer share
+    a few headers byte for byte, and a remembered one is neither decoded nor checked again.
+
+    :param algorithms: the allow-list of JWS algorithms.
+    :param typ: the required ``typ`` header, or None.
+    :param max_token_bytes: tokens longer than this are refused before decoding.
+    :param leeway: see ``check_time_claims``; so are ``require_exp`` and ``max_age``.
+    """
+
+    __slots__ = ("_headers", "algorithms", "leeway", "max_age", "max_token_bytes",
+                 "require_exp", "typ")
+
+    def __init__(
+        self,
+        algorithms: frozenset[str],
+        typ: str | None = None,
+        max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+        leeway: float = 0.0,
+        require_exp: bool = True,
+        max_age: float | None = None,
+    ) -> None:
+        self.algorithms = frozenset(algorithms)
+        self.typ = typ
+        self.max_token_bytes = max_token_bytes
+        self.leeway = leeway
+        self.require_exp = require_exp
+        self.max_age = max_age
+        self._headers: dict[str, tuple[str, str | None]] = {}
+
+    @property
+    def remembered_headers(self) -> int:
+        """How many checked header segments are remembered now."""
+        return len(self._headers)
+
+    def check(
+        self, token: str, now: float
+    ) -> tuple[dict[str, Any], bytes, bytes, str, str | None, str, float]:
+        """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
+        first, second = _split_jws(token, self.max_token_bytes)
+        segment = token[:first]
+        checked = self._headers.get(segment)
+        if checked is None:
+            header = _decode_json_object(segment, "header")
+            payload, signing_input, signature = _decode_rest(token, first, second)
+            checked = check_header(header, self.algorithms, self.typ)
+            if len(self._headers) >= HEADER_MEMO_SIZE:
+                self._headers.clear()
+            self._headers[segment] = checked
+        else:
+            payload, signing_input, signature = _decode_rest(token, first, second)
+        valid_until = check_time_claims(
+            payload, now, self.leeway, self.require_exp, self.max_age
+        )
+        issuer = payload.get("iss")
+        if type(issuer) is not str or not issuer:
+            raise invalid_token("claim iss is missing or not a string")
+        return payload, signing_input, signature, checked[0], checked[1], issuer, valid_until
 
 
 def _split_scopes(value: Any, out: list[str], seen: set[str]) -> None:

@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
-from ._accel import (
-    DEFAULT_MAX_TOKEN_BYTES,
-    TokenCache,
-    check_header,
-    check_time_claims,
-    decode_jws,
-    extract_scopes,
-)
+from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, extract_scopes
 from .exceptions import invalid_token
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
 from .keysets import KeySource, no_key
@@ -76,6 +69,9 @@ class JwtVerifier:
         self.required_claims = tuple(required_claims)
         self.max_token_bytes = max_token_bytes
         self.cache = TokenCache(cache_size)
+        self._checks = TokenChecks(
+            allowed, typ, max_token_bytes, self.leeway, require_exp, max_token_age
+        )
         self.clock = clock
         #: The ``AuthInfo`` of an already verified, still valid token, else None. With the
         #: wall clock this is the cache's own ``get`` (it reads the clock in C): the whole
@@ -113,10 +109,12 @@ class JwtVerifier:
 
     async def verify_uncached(self, token: str) -> AuthInfo:
         """``verify`` for a token the caller already missed in the cache (one lookup, not two)."""
-        unverified = self._unverified(token)
-        key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
+        # Every check that costs no signature first, so garbage is refused before any key work.
+        unverified = self._checks.check(token, self.clock())
+        issuer, kid, alg = unverified[5], unverified[4], unverified[3]
+        key = self.keys.find(issuer, kid, alg)
         if key is None:
-            key = await self.keys.fetch(unverified.issuer, unverified.kid, unverified.alg)
+            key = await self.keys.fetch(issuer, kid, alg)
         return self._finish(token, unverified, key)
 
     def verify_sync(self, token: str) -> AuthInfo:
@@ -124,43 +122,24 @@ class JwtVerifier:
         info = self.cached(token)
         if info is not None:
             return info
-        unverified = self._unverified(token)
-        key = self.keys.find(unverified.issuer, unverified.kid, unverified.alg)
+        unverified = self._checks.check(token, self.clock())
+        key = self.keys.find(unverified[5], unverified[4], unverified[3])
         if key is None:
-            raise no_key(unverified.kid)
+            raise no_key(unverified[4])
         return self._finish(token, unverified, key)
 
-    def _unverified(self, token: str) -> _Unverified:
-        """The decoded token, after every check that costs no signature."""
-        now = self.clock()
-        # Cheap checks first, so garbage is refused before any signature work.
-        header, payload, signing_input, signature = decode_jws(token, self.max_token_bytes)
-        alg, kid = check_header(header, self.algorithms, self.typ)
-        valid_until = check_time_claims(
-            payload, now, self.leeway, self.require_exp, self.max_token_age
-        )
-        issuer = payload.get("iss")
-        if type(issuer) is not str or not issuer:
-            raise invalid_token("claim iss is missing or not a string")
-        return _Unverified(payload, signing_input, signature, alg, kid, issuer, valid_until)
-
     def _finish(self, token: str, unverified: _Unverified, key: VerificationKey) -> AuthInfo:
-        key.verify(unverified.alg, unverified.signing_input, unverified.signature)
-        issuer = unverified.issuer
-        info = auth_info_from_claims(token, issuer, unverified.payload, self.required_claims)
-        self.cache.put(token, info, unverified.valid_until, (issuer, key.kid))
+        payload, signing_input, signature, alg, _kid, issuer, valid_until = unverified
+        key.verify(alg, signing_input, signature)
+        info = auth_info_from_claims(token, issuer, payload, self.required_claims)
+        self.cache.put(token, info, valid_until, (issuer, key.kid))
         self._issuers_seen.add(issuer)
         return info
 
 
-class _Unverified(NamedTuple):
-    payload: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
-    alg: str
-    kid: str | None
-    issuer: str
-    valid_until: float
+#: What ``TokenChecks.check`` returns: (payload, signing_input, signature, alg, kid, issuer,
+#: valid_until).
+_Unverified = tuple[dict[str, Any], bytes, bytes, str, "str | None", str, float]
 
 
 def auth_info_from_claims(
