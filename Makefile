@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz bench bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz fuzz-native bench bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
 	$(PY) -m pip install --quiet atheris
 	$(PY) ci/fuzz_speedups.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048
+
+# The same harness against a clang ASan + SanitizerCoverage build of the extension (needs clang).
+fuzz-native: $(STAMP)
+	ci/fuzz_native.sh $(PY) $(FUZZ_SECONDS)
 
 # Benchmarks (bench/README.md): ratios to floors measured side by side in the same run.
 BENCH_RUNS ?= 2

@@ -9,23 +9,58 @@ tokens, JOSE headers and claim sets (parsed from the bytes as JSON when they are
 TokenCache operation sequences. The only exceptions allowed are the package's own errors
 and ``ValueError`` from ``b64url_decode``; anything else, or a disagreement, is a finding.
 RSS is sampled as it runs: growth past ``LEAK_LIMIT_MB`` after the warm-up is a finding too.
+
+With ``MCPAUTH_FUZZ_EXT_DIR`` set, the compiled module is loaded from that directory instead
+of the package (the ASan + SanitizerCoverage build of ``ci/fuzz_native.sh``, which also
+preloads atheris's ``asan_with_fuzzer.so``), so libFuzzer is guided by the C code's own
+coverage. Only the imports below are instrumented for Python coverage (the twin's branches
+complement the C counters); ``atheris.instrument_all()`` would add the whole standard
+library's bytecode, slowing every run for no signal about the code under test.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+import sysconfig
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import atheris
 
+EXT_DIR = os.environ.get("MCPAUTH_FUZZ_EXT_DIR")
+
+
+def load_extension(directory: str) -> ModuleType:
+    """Load ``_speedups<EXT_SUFFIX>`` from ``directory`` as ``mcpauth_fast._speedups``."""
+    import mcpauth_fast
+
+    name = "mcpauth_fast._speedups"
+    if name in sys.modules:
+        raise RuntimeError(f"{name} is already loaded from {sys.modules[name].__file__}")
+    path = os.path.join(directory, "_speedups" + sysconfig.get_config_var("EXT_SUFFIX"))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not os.path.isfile(path):
+        raise ImportError(f"no compiled module at {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    mcpauth_fast._speedups = module  # type: ignore[attr-defined]
+    return module
+
+
 with atheris.instrument_imports():
     import orjson
 
-    from mcpauth_fast import _speedups as compiled
     from mcpauth_fast import _speedups_py as twin
     from mcpauth_fast.exceptions import MCPAuthException
+
+    if EXT_DIR:
+        compiled = load_extension(EXT_DIR)
+    else:
+        from mcpauth_fast import _speedups as compiled
 
 LEAK_LIMIT_MB = float(os.environ.get("MCPAUTH_FAST_FUZZ_LEAK_MB", "64"))
 _state = {"runs": 0, "baseline_rss": 0.0}
@@ -143,6 +178,8 @@ def one_input(data: bytes) -> None:
 
 
 def main() -> None:
+    if EXT_DIR:
+        print(f"INFO: compiled module under test: {compiled.__file__}", file=sys.stderr, flush=True)
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 
