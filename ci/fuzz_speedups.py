@@ -5,8 +5,8 @@ with its pure-Python twin (same value, or the same error with the same code and 
 
 Every entry point of ``mcpauth_fast._speedups`` is fed attacker-shaped input built from the
 fuzzer's bytes: raw header lists, Authorization values, base64url segments, compact JWS
-tokens, JOSE headers and claim sets (parsed from the bytes as JSON when they are JSON), and
-TokenCache operation sequences. The only exceptions allowed are the package's own errors
+tokens, JOSE headers and claim sets (JSON-shaped values drawn from the bytes, with the names
+the checks look at), TokenChecks over token sequences, and TokenCache operation sequences. The only exceptions allowed are the package's own errors
 and ``ValueError`` from ``b64url_decode``; anything else, or a disagreement, is a finding.
 RSS is sampled as it runs: growth past ``LEAK_LIMIT_MB`` after the warm-up is a finding too.
 
@@ -20,7 +20,9 @@ library's bytecode, slowing every run for no signal about the code under test.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import os
 import sys
 import sysconfig
@@ -52,8 +54,6 @@ def load_extension(directory: str) -> ModuleType:
 
 
 with atheris.instrument_imports():
-    import orjson
-
     from mcpauth_fast import _speedups_py as twin
     from mcpauth_fast.exceptions import MCPAuthException
 
@@ -94,16 +94,81 @@ def agree(name: str, *args: Any) -> None:
         raise AssertionError(f"{name} disagrees: compiled {actual!r} != twin {expected!r}")
 
 
-def json_or_text(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data.decode("utf-8", "replace")
+#: Names the checks look at, so generated objects hit them, and one they ignore.
+NAMES = ["alg", "kid", "typ", "crit", "exp", "nbf", "iat", "iss", "sub", "aud", "scope",
+         "scopes", "scp", "client_id", "azp", "jti", "x"]
+STRINGS = ["RS256", "ES256", "EdDSA", "none", "HS256", "at+jwt", "application/AT+JWT", "JWT",
+           "read write", " read  read\twrite ", "k1", "", "https://issuer.example",
+           "https://issuer.example/", "https://mcp.example/mcp"]
+
+
+def json_value(fdp: Any, depth: int = 0) -> Any:
+    """A JSON-shaped value drawn from the fuzzer's bytes (lists and objects nest 3 deep)."""
+    kind = fdp.ConsumeIntInRange(0, 9 if depth < 3 else 6)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return fdp.ConsumeBool()
+    if kind == 2:
+        return fdp.ConsumeInt(fdp.ConsumeIntInRange(1, 20))  # up to 160-bit ints
+    if kind == 3:
+        return fdp.ConsumeFloat()  # NaN and infinities included
+    if kind == 4:
+        return fdp.PickValueInList(STRINGS)
+    if kind == 5:
+        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 24))
+    if kind == 6:
+        return fdp.ConsumeIntInRange(1_600_000_000, 2_000_000_000)
+    if kind == 7:
+        return [json_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 4))]
+    if kind == 8:
+        return json_object(fdp, depth + 1)
+    return [fdp.PickValueInList(STRINGS) for _ in range(fdp.ConsumeIntInRange(0, 4))]
+
+
+def json_object(fdp: Any, depth: int = 0) -> dict[str, Any]:
+    return {fdp.PickValueInList(NAMES): json_value(fdp, depth)
+            for _ in range(fdp.ConsumeIntInRange(0, 8))}
+
+
+def segment(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def token_from(fdp: Any, headers: list[dict[str, Any]]) -> str:
+    """A compact JWS of a (repeated) header and a fuzzed payload, sometimes damaged."""
+    header = fdp.PickValueInList(headers)
+    payload = json.dumps(json_object(fdp)).encode()  # NaN, Infinity and huge ints stay
+    token = f"{segment(json.dumps(header).encode())}.{segment(payload)}." + segment(
+        fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 70)))
+    if fdp.ConsumeIntInRange(0, 4) == 0 and token:
+        at = fdp.ConsumeIntInRange(0, len(token) - 1)
+        token = token[:at] + fdp.ConsumeUnicodeNoSurrogates(2) + token[at + 1:]
+    return token
+
+
+def agree_token_checks(fdp: Any) -> None:
+    """One TokenChecks per implementation over the same token sequence: the header memory
+    may change the work, never an outcome."""
+    options = (ALGORITHMS, fdp.PickValueInList([None, "at+jwt"]),
+               fdp.PickValueInList([8192, 200]), fdp.PickValueInList([0.0, 60.0]),
+               fdp.ConsumeBool(), fdp.PickValueInList([None, 0.0, 3600.0]))
+    pair = (compiled.TokenChecks(*options), twin.TokenChecks(*options))
+    headers = [json_object(fdp) for _ in range(fdp.ConsumeIntInRange(1, 3))]
+    headers.append({"alg": fdp.PickValueInList(["RS256", "ES256", "none"]), "kid": "k1",
+                    "typ": "at+jwt"})
+    now = fdp.ConsumeFloatInRange(1_600_000_000, 2_000_000_000)
+    for _ in range(fdp.ConsumeIntInRange(1, 6)):
+        token = token_from(fdp, headers)
+        actual, expected = (outcome(checks.check, token, now) for checks in pair)
+        if actual != expected:
+            raise AssertionError(f"TokenChecks disagrees: compiled {actual!r} != "
+                                 f"twin {expected!r}")
 
 
 def one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    choice = fdp.ConsumeIntInRange(0, 8)
+    choice = fdp.ConsumeIntInRange(0, 9)
     if choice == 0:
         agree("parse_bearer", fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 200)),
               fdp.ConsumeIntInRange(0, 300))
@@ -120,23 +185,21 @@ def one_input(data: bytes) -> None:
         token = fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 600))
         agree("decode_jws", token, fdp.ConsumeIntInRange(0, 1000))
     elif choice == 4:
-        header = json_or_text(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 200)))
-        if isinstance(header, dict):
-            agree("check_header", header, ALGORITHMS,
-                  fdp.PickValueInList([None, "at+jwt", "JWT"]))
+        agree("check_header", json_object(fdp), ALGORITHMS,
+              fdp.PickValueInList([None, "at+jwt", "JWT"]))
     elif choice == 5:
-        claims = json_or_text(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300)))
-        if isinstance(claims, dict):
-            agree("check_time_claims", claims, fdp.ConsumeFloatInRange(0, 4e9),
-                  fdp.ConsumeFloatInRange(0, 120), fdp.ConsumeBool(),
-                  fdp.PickValueInList([None, 0.0, 60.0, 1e12]))
-            agree("extract_scopes", claims)
+        claims = json_object(fdp)
+        agree("check_time_claims", claims, fdp.ConsumeFloatInRange(0, 4e9),
+              fdp.ConsumeFloatInRange(0, 120), fdp.ConsumeBool(),
+              fdp.PickValueInList([None, 0.0, 60.0, 1e12]))
+        agree("extract_scopes", claims)
     elif choice == 6:
-        values = json_or_text(fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300)))
-        if isinstance(values, list) and len(values) >= 3:
-            issuers = frozenset(v for v in values[3:6] if isinstance(v, str)) or None
-            agree("check_policy", values[0], values[1], values[2], issuers, issuers,
-                  tuple(v for v in values[6:9] if isinstance(v, str)))
+        issuers = frozenset(fdp.PickValueInList(STRINGS) for _ in range(2)) or None
+        scopes = tuple(fdp.PickValueInList(STRINGS) for _ in range(fdp.ConsumeIntInRange(0, 3)))
+        agree("check_policy", json_value(fdp), json_value(fdp),
+              tuple(fdp.PickValueInList(STRINGS) for _ in range(3)),
+              fdp.PickValueInList([None, issuers]), fdp.PickValueInList([None, issuers]),
+              scopes)
     elif choice == 7:
         a, b = compiled.TokenCache(fdp.ConsumeIntInRange(0, 6)), None
         b = twin.TokenCache(a.maxsize)
@@ -158,16 +221,13 @@ def one_input(data: bytes) -> None:
                 results.append((cache.info(), len(cache)))
             if results[:2] != results[2:]:
                 raise AssertionError(f"TokenCache disagrees: {results!r}")
-    else:
-        # A well-formed token around fuzzed JSON, so the decoder gets past the splitting.
+    elif choice == 8:
+        # A well-formed token around fuzzed bytes, so the decoder gets past the splitting.
         header = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 100))
         payload = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300))
-        import base64
-
-        def seg(raw: bytes) -> str:
-            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-        agree("decode_jws", f"{seg(header)}.{seg(payload)}.{seg(b'sig')}")
+        agree("decode_jws", f"{segment(header)}.{segment(payload)}.{segment(b'sig')}")
+    else:
+        agree_token_checks(fdp)
     runs = _state["runs"] = _state["runs"] + 1
     if runs == 20_000:
         _state["baseline_rss"] = rss_mb()
