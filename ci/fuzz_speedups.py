@@ -6,8 +6,9 @@ with its pure-Python twin (same value, or the same error with the same code and 
 Every entry point of ``mcpauth_fast._speedups`` is fed attacker-shaped input built from the
 fuzzer's bytes: raw header lists, Authorization values, base64url segments, compact JWS
 tokens, JOSE headers and claim sets (JSON-shaped values drawn from the bytes, with the names
-the checks look at), TokenChecks over token sequences, and TokenCache operation sequences. The only exceptions allowed are the package's own errors
-and ``ValueError`` from ``b64url_decode``; anything else, or a disagreement, is a finding.
+the checks look at), TokenChecks over token sequences, and TokenCache operation sequences.
+The only exceptions allowed are the package's own errors and ``ValueError`` from
+``b64url_decode``; anything else, or a disagreement, is a finding.
 RSS is sampled as it runs: growth past ``LEAK_LIMIT_MB`` after the warm-up is a finding too.
 
 With ``MCPAUTH_FUZZ_EXT_DIR`` set, the compiled module is loaded from that directory instead
