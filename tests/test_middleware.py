@@ -404,12 +404,19 @@ def test_a_plain_app_does_not_load_the_mcp_sdk() -> None:
         "from mcpauth_fast.middleware import BearerAuthMiddleware\n"
         "from mcpauth_fast.types import AuthInfo\n"
         "auth = MCPAuth(server=__import__('app_factory').server_config('http://127.0.0.1:9/j'))\n"
-        "def verify(token): return AuthInfo(token=token, issuer='x', subject='s', claims={})\n"
+        "from starlette.responses import PlainTextResponse\n"
+        "from starlette.routing import Route\n"
+        "from starlette.testclient import TestClient\n"
+        "issuer = auth.server.metadata.issuer\n"
+        "def verify(token): return AuthInfo(token=token, issuer=issuer, subject='s', claims={})\n"
         "middleware = auth.bearer_auth_middleware(verify)\n"
-        "middleware(Starlette())\n"
-        "print(any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))\n"
+        "async def whoami(request): return PlainTextResponse(auth.auth_info.subject)\n"
+        "app = Starlette(routes=[Route('/', whoami)], middleware=[Middleware(middleware)])\n"
+        "seen = TestClient(app).get('/', headers={'authorization': 'Bearer t'}).text\n"
+        "print(seen, any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           timeout=60, cwd=str(__import__("pathlib").Path(__file__).parent))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    # Serving a request and reading MCPAuth.auth_info in the handler load nothing of the SDK.
+    assert done.stdout.strip() == "s False"

@@ -95,6 +95,9 @@ def auth_info_of_current_mcp_request() -> AuthInfo | None:
     """The ``AuthInfo`` of the HTTP request carrying the current MCP message (SDK 1.x), or None."""
     global _request_ctx
     if _request_ctx is _NOT_LOADED:
+        if "mcp.server" not in sys.modules:
+            # Not an MCP app (yet): loading the SDK here would cost ~20 MiB and a second.
+            return None
         _request_ctx = _load_request_ctx()
     if _request_ctx is None:
         return None
