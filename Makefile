@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz fuzz-native bench bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz fuzz-native bench bench-micro bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,10 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+# All of it: the micro suite (pytest-benchmark), then end to end (wrk, locust) and the chart.
+bench: bench-micro bench-e2e
+
+bench-micro: $(BENCH_STAMP)
 	bench/run.sh $(PY) 1 bench/results
 
 bench-e2e: $(BENCH_STAMP)

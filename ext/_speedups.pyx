@@ -885,15 +885,35 @@ def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
     null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
     claim of any other type.
     """
-    cdef object name, value
-    cdef list out
+    cdef object name, value, scopes
+    cdef PyObject* found
     for name in ("scope", "scopes", "scp"):
         value = _get(claims, name)
         if value is not None:
-            out = []
-            _split_scopes(value, out, set())
-            return tuple(out)
+            if type(value) is str and PyUnicode_GET_LENGTH(value) <= _SCOPE_MEMO_MAX_CHARS:
+                found = PyDict_GetItemWithError(_scope_memo, value)
+                if found != NULL:
+                    return <object>found
+                scopes = _scopes_of(value)
+                if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+                    _scope_memo.clear()
+                _scope_memo[value] = scopes
+                return scopes
+            return _scopes_of(value)
     return ()
+
+
+# The scope strings seen lately and their scopes: a client's tokens carry the same string, and
+# each verified token keeps its scopes in the cache; shared, they cost one tuple, not one each.
+cdef Py_ssize_t _SCOPE_MEMO_SIZE = 1024
+cdef Py_ssize_t _SCOPE_MEMO_MAX_CHARS = 256
+cdef dict _scope_memo = {}
+
+
+cdef tuple _scopes_of(object value):
+    cdef list out = []
+    _split_scopes(value, out, set())
+    return tuple(out)
 
 
 def check_policy(

@@ -112,6 +112,21 @@ def test_extract_scopes(speedups: ModuleType, claims: dict, scopes: tuple) -> No
     assert speedups.extract_scopes(claims) == scopes
 
 
+def test_repeated_scope_strings_share_one_tuple_and_stay_right(speedups: ModuleType) -> None:
+    # Cached tokens of one client keep one scopes tuple between them, not one each.
+    first = speedups.extract_scopes({"scope": "mcp:tools read write"})
+    again = speedups.extract_scopes({"scope": "".join(["mcp:tools", " read", " write"])})
+    assert again == ("mcp:tools", "read", "write") and again is first
+    # Many distinct strings (past the memory's bound), long ones, and repeats: always the split.
+    for i in range(3000):
+        text = f"s{i} shared  s{i}\tx{i % 7}"
+        assert speedups.extract_scopes({"scope": text}) == (f"s{i}", "shared", f"x{i % 7}")
+    long = " ".join(f"scope-{i}" for i in range(200))
+    for _ in range(2):
+        assert speedups.extract_scopes({"scp": long}) == tuple(long.split())
+    assert speedups.extract_scopes({"scope": "mcp:tools read write"}) == first
+
+
 @pytest.mark.parametrize("value", [1, True, {"read": True}, ["read", 1], ["a", ["b"]], 1.5])
 def test_extract_scopes_rejects_other_types(speedups: ModuleType, value: Any) -> None:
     assert reason(speedups.extract_scopes, {"scope": value}) == (

@@ -382,10 +382,29 @@ def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
     for name in ("scope", "scopes", "scp"):
         value = claims.get(name)
         if value is not None:
-            out: list[str] = []
-            _split_scopes(value, out, set())
-            return tuple(out)
+            if type(value) is str and len(value) <= _SCOPE_MEMO_MAX_CHARS:
+                scopes = _scope_memo.get(value)
+                if scopes is None:
+                    scopes = _scopes_of(value)
+                    if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+                        _scope_memo.clear()
+                    _scope_memo[value] = scopes
+                return scopes
+            return _scopes_of(value)
     return ()
+
+
+# The scope strings seen lately and their scopes: a client's tokens carry the same string, and
+# each verified token keeps its scopes in the cache; shared, they cost one tuple, not one each.
+_SCOPE_MEMO_SIZE = 1024
+_SCOPE_MEMO_MAX_CHARS = 256
+_scope_memo: dict[str, tuple[str, ...]] = {}
+
+
+def _scopes_of(value: Any) -> tuple[str, ...]:
+    out: list[str] = []
+    _split_scopes(value, out, set())
+    return tuple(out)
 
 
 def check_policy(

@@ -84,7 +84,7 @@ class AuthInfo:
 
     __slots__ = (
         "token", "issuer", "client_id", "scopes", "subject", "audience", "expires_at",
-        "_claims", "_unfrozen_claims", "_sdk_user", "__weakref__",
+        "_claims", "_sdk_user", "__weakref__",
     )
 
     token: str
@@ -94,10 +94,10 @@ class AuthInfo:
     subject: str
     audience: str | tuple[str, ...] | None
     expires_at: float | None
+    # None for a verified compact JWS until ``claims`` is first read: they are decoded again
+    # from the token's payload then. Most requests never read them, and a verified token stays
+    # cached with its AuthInfo: keeping the decoded claims too would cost ~0.6 KB an entry.
     _claims: FrozenDict | None
-    # The verifier's own freshly decoded claims, frozen on first read of ``claims``: most
-    # requests never read them, and freezing costs more than the rest of building the object.
-    _unfrozen_claims: Record | None
     _sdk_user: Any  # the MCP SDK's user object, built once (see mcp_compat)
 
     def __init__(
@@ -116,7 +116,6 @@ class AuthInfo:
         _set_issuer(self, issuer)
         _set_subject(self, subject)
         _set_claims(self, claims if isinstance(claims, FrozenDict) else freeze(claims))
-        _set_unfrozen_claims(self, None)
         _set_client_id(self, client_id)
         _set_scopes(self, tuple(scopes or ()))
         _set_audience(self, tuple(audience) if isinstance(audience, list) else audience)
@@ -124,24 +123,23 @@ class AuthInfo:
         _set_sdk_user(self, None)
 
     @classmethod
-    def _of_verified_claims(
+    def _of_verified_jws(
         cls,
         token: str,
         issuer: str,
         subject: str,
-        claims: Record,
         client_id: str | None,
         scopes: tuple[str, ...],
         audience: str | list[str] | None,
         expires_at: float | None,
     ) -> AuthInfo:
-        """The verifier's constructor: ``claims`` is a dict nothing else holds a reference to."""
+        """The verifier's constructor: ``token`` is a verified compact JWS whose payload holds
+        the claims (decoded again when ``claims`` is first read)."""
         info = _new(cls)
         _set_token(info, token)
         _set_issuer(info, issuer)
         _set_subject(info, subject)
         _set_claims(info, None)
-        _set_unfrozen_claims(info, claims)
         _set_client_id(info, client_id)
         _set_scopes(info, scopes)
         _set_audience(info, tuple(audience) if type(audience) is list else audience)
@@ -154,13 +152,12 @@ class AuthInfo:
         """Every claim of the token, read-only (nested objects and lists too)."""
         claims = self._claims
         if claims is None:
-            unfrozen = self._unfrozen_claims
-            if unfrozen is None:  # another thread froze them since (it sets _claims first)
-                return self._claims  # type: ignore[return-value]
-            # Two threads may both freeze: they build equal values, either may stay.
-            claims = freeze(unfrozen)
+            from ._accel import decode_jws
+
+            # The same strict decoder that verified the token: the same claims. Two threads
+            # may both decode; they build equal values, and either may stay.
+            claims = freeze(decode_jws(self.token, len(self.token))[1])
             _set_claims(self, claims)
-            _set_unfrozen_claims(self, None)
         return claims
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -204,11 +201,11 @@ class AuthInfo:
 
 # The slots' own setters: they bypass the read-only __setattr__, and cost less than
 # object.__setattr__ (AuthInfo is built once per verified token, on the cold path).
-(_set_token, _set_issuer, _set_subject, _set_claims, _set_unfrozen_claims, _set_client_id,
- _set_scopes, _set_audience, _set_expires_at, _set_sdk_user) = (
+(_set_token, _set_issuer, _set_subject, _set_claims, _set_client_id, _set_scopes,
+ _set_audience, _set_expires_at, _set_sdk_user) = (
     AuthInfo.__dict__[name].__set__
-    for name in ("token", "issuer", "subject", "_claims", "_unfrozen_claims", "client_id",
-                 "scopes", "audience", "expires_at", "_sdk_user")
+    for name in ("token", "issuer", "subject", "_claims", "client_id", "scopes", "audience",
+                 "expires_at", "_sdk_user")
 )
 _new = object.__new__
 

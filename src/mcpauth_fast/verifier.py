@@ -145,7 +145,9 @@ _Unverified = tuple[dict[str, Any], bytes, bytes, str, "str | None", str, float]
 def auth_info_from_claims(
     token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ()
 ) -> AuthInfo:
-    """Build the ``AuthInfo`` of verified ``claims``; refuse claims of the wrong shape."""
+    """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
+    refuse claims of the wrong shape. The AuthInfo keeps the fields, not the dict: its
+    ``claims`` are decoded again from ``token`` when first read."""
     subject = claims.get("sub")
     if type(subject) is not str or not subject:
         raise invalid_token("claim sub is missing or not a string")
@@ -164,11 +166,10 @@ def auth_info_from_claims(
         if type(client_id) is not str:
             client_id = None
     exp = claims.get("exp")
-    return AuthInfo._of_verified_claims(
+    return AuthInfo._of_verified_jws(
         token,
         issuer,
         subject,
-        claims,
         client_id,
         extract_scopes(claims),
         audience,
