@@ -222,6 +222,13 @@ def test_a_handler_cannot_change_what_the_next_request_sees() -> None:
     verifier = verifier_for("ES256")
     token = signing_key("ES256").mint(claims(NOW, roles=["user"], ext={"tier": "free"}))
     info = asyncio.run(verifier.verify(token))
+    # A mutable copy, before and after the claims were first read, is the caller's own.
+    for _ in range(2):
+        mine = info.mutable_claims()
+        assert mine["roles"] == ["user"] and mine["ext"] == {"tier": "free"}
+        mine["roles"].append("admin")
+        mine["ext"]["tier"] = "pro"
+        assert info.claims["roles"] == ("user",) and info.claims["ext"] == {"tier": "free"}
     for mutate in (
         lambda: info.claims.__setitem__("sub", "mallory"),
         lambda: info.claims.update(sub="mallory"),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from .types import AuthInfo, thaw
+from .types import AuthInfo
 
 _NOT_LOADED: Any = object()
 _user_factory: Any = _NOT_LOADED
@@ -42,7 +42,7 @@ def _load_user_factory() -> Callable[[AuthInfo], Any] | None:
                 expires_at=int(info.expires_at) if info.expires_at is not None else None,
                 resource=audience if isinstance(audience, str) else None,
                 subject=info.subject,
-                claims=thaw(info.claims),
+                claims=info.mutable_claims(),
             )
         )
 

@@ -152,13 +152,19 @@ class AuthInfo:
         """Every claim of the token, read-only (nested objects and lists too)."""
         claims = self._claims
         if claims is None:
-            from ._accel import decode_jws
-
-            # The same strict decoder that verified the token: the same claims. Two threads
-            # may both decode; they build equal values, and either may stay.
-            claims = freeze(decode_jws(self.token, len(self.token))[1])
+            # Two threads may both decode; they build equal values, and either may stay.
+            claims = freeze(_decoded_claims(self.token))
             _set_claims(self, claims)
         return claims
+
+    def mutable_claims(self) -> Record:
+        """A plain, mutable copy of the claims (nested objects and lists too), the caller's own.
+
+        For a verified token whose ``claims`` were not read yet, they are decoded afresh and
+        not kept: what the MCP SDK's user object is built with costs no frozen copy.
+        """
+        claims = self._claims
+        return thaw(claims) if claims is not None else _decoded_claims(self.token)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("AuthInfo is read-only")
@@ -208,6 +214,14 @@ class AuthInfo:
                  "expires_at", "_sdk_user")
 )
 _new = object.__new__
+
+
+def _decoded_claims(token: str) -> Record:
+    # The same strict decoder that verified the token: the same claims, in new objects.
+    from ._accel import decode_jws
+
+    claims: Record = decode_jws(token, len(token))[1]
+    return claims
 
 
 def _rebuild_auth_info(data: Record) -> AuthInfo:
