@@ -80,8 +80,10 @@ CONTENDERS = (
 )
 #: The issue's targets: fast / noauth rps of the same round, fast / mcpauth rps, RSS over noauth.
 TARGETS = {"fast-same": 0.90, "fast-distinct": 0.60, "vs_mcpauth": 7.0, "rss_over_noauth_mib": 32}
-#: RSS is not the traced bytes: pymalloc keeps partly used pools and arenas, glibc its heaps.
+#: RSS is not the traced bytes: pymalloc keeps partly used pools and arenas (1 MiB each), glibc
+#: its heaps, and the server's own buffers grow a little under load (the no-auth app: +0.2 MiB).
 ALLOCATOR_HEADROOM = 0.25
+ALLOCATOR_SLACK_MIB = 1.0
 #: Once the cache is full, RSS must stop growing (a leak per request would show here).
 PLATEAU_MIB = 1.0
 
@@ -647,8 +649,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                       "met": rss["complete"] and rss["fast_over_noauth_mib"] <= limit})
         growth, bound = rss["fast"]["growth_mib"], rss["bound_run"]["bound_mib"]
         found.append({"target": f"RSS growth of the fast app <= the run's cache bound "
-                      f"{bound:.1f} MiB + {ALLOCATOR_HEADROOM:.0%} for the allocator",
-                      "value": growth, "met": growth <= bound * (1 + ALLOCATOR_HEADROOM)})
+                      f"{bound:.1f} MiB + {ALLOCATOR_HEADROOM:.0%} + {ALLOCATOR_SLACK_MIB} MiB "
+                      "for the allocator", "value": growth,
+                      "met": growth <= bound * (1 + ALLOCATOR_HEADROOM) + ALLOCATOR_SLACK_MIB})
         plateau = rss["fast"]["growth_second_half_mib"]
         if plateau is not None and rss["tokens"] >= 4 * rss["bound"]["cache_size"]:
             found.append({"target": "RSS growth of the fast app in the second half of the run "
