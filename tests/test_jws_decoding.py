@@ -174,6 +174,12 @@ def test_a_remembered_header_does_not_let_a_bad_token_through(speedups: ModuleTy
                                                        GOOD_PAYLOAD), NOW)
     other = speedups.TokenChecks(frozenset({"RS256"}))
     assert "alg" in invalid(other.check, token_of(header, GOOD_PAYLOAD), NOW)
+    # Remembered means this exact segment: one that only starts the same is checked afresh.
+    extended = token_of({**header, "crit": ["exp"]}, GOOD_PAYLOAD)
+    assert extended.startswith(token_of(header, GOOD_PAYLOAD).split(".")[0][:40])
+    assert "critical" in invalid(checks.check, extended, NOW)
+    shorter = token_of({"alg": "ES256", "kid": "k1"}, GOOD_PAYLOAD)
+    assert "typ" in invalid(checks.check, shorter, NOW)
 
 
 def test_the_header_memory_is_bounded(speedups: ModuleType) -> None:
