@@ -671,8 +671,13 @@ cdef int _numeric_claim(object claims, str name, str not_a_number, double* out) 
     if type(value) is float:
         out[0] = PyFloat_AS_DOUBLE(value)
     elif type(value) is int:
-        out[0] = PyLong_AsDouble(value)  # OverflowError like float(value)
+        try:
+            out[0] = PyLong_AsDouble(value)
+        except OverflowError:
+            raise _invalid_token(not_a_number) from None
     else:
+        raise _invalid_token(not_a_number)
+    if not isfinite(out[0]):
         raise _invalid_token(not_a_number)
     return 1
 
@@ -686,7 +691,8 @@ def check_time_claims(
 ) -> float:
     """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
 
-    Each present claim must be a JSON number (int or float; not a string, bool or null).
+    Each present claim must be a finite JSON number that fits a double (int or float; not a
+    string, bool, null, NaN or infinity).
     ``exp`` is required unless ``require_exp`` is false; the token is expired when
     ``floor(exp) <= now - leeway`` (PyJWT's rule). ``nbf`` and ``iat`` may not be later than
     ``now + leeway``. With ``max_age``, ``iat`` is required and ``now - iat`` may not exceed
@@ -724,8 +730,6 @@ cdef object _check_time_claims(
         if require_exp:
             raise _invalid_token("claim exp is required")
     else:
-        if not isfinite(exp):
-            _math.floor(exp)  # raises the twin's OverflowError / ValueError
         # float(math.floor(-0.0)) is +0.0 (it went through an int): add +0.0 likewise.
         valid_until = floor(exp) + 0.0 + leeway_d
         if valid_until <= now_d:

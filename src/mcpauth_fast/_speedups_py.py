@@ -239,7 +239,13 @@ def _numeric_claim(claims: dict[str, Any], name: str) -> float | None:
         return None
     if type(value) is not int and type(value) is not float:
         raise invalid_token(f"claim {name} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the range of a double
+        raise invalid_token(f"claim {name} is not a number") from None
+    if not math.isfinite(number):
+        raise invalid_token(f"claim {name} is not a number")
+    return number
 
 
 def check_time_claims(
@@ -251,7 +257,8 @@ def check_time_claims(
 ) -> float:
     """Check ``exp``, ``nbf`` and ``iat`` at time ``now`` (seconds since the epoch).
 
-    Each present claim must be a JSON number (int or float; not a string, bool or null).
+    Each present claim must be a finite JSON number that fits a double (int or float; not a
+    string, bool, null, NaN or infinity).
     ``exp`` is required unless ``require_exp`` is false; the token is expired when
     ``floor(exp) <= now - leeway`` (PyJWT's rule). ``nbf`` and ``iat`` may not be later than
     ``now + leeway``. With ``max_age``, ``iat`` is required and ``now - iat`` may not exceed
