@@ -65,6 +65,12 @@ def sdk_user(info: AuthInfo) -> Any:
     return user
 
 
+def _app_serves_mcp() -> bool:
+    # An app that serves MCP has imported the SDK's server by the time it handles requests;
+    # loading the SDK for any other app would cost it ~18 MiB and a second.
+    return "mcp.server" in sys.modules
+
+
 def sdk_auth_context_var() -> ContextVar[Any] | None:
     """The SDK's ``auth_context_var``, or None when the app does not use the SDK.
 
@@ -72,7 +78,7 @@ def sdk_auth_context_var() -> ContextVar[Any] | None:
     plain ASGI app has not, and must not pay for loading it (~17 MiB, and a user object per
     verified token).
     """
-    if "mcp.server" not in sys.modules:
+    if not _app_serves_mcp():
         return None
     try:
         from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -95,8 +101,7 @@ def auth_info_of_current_mcp_request() -> AuthInfo | None:
     """The ``AuthInfo`` of the HTTP request carrying the current MCP message (SDK 1.x), or None."""
     global _request_ctx
     if _request_ctx is _NOT_LOADED:
-        if "mcp.server" not in sys.modules:
-            # Not an MCP app (yet): loading the SDK here would cost ~20 MiB and a second.
+        if not _app_serves_mcp():  # not yet: it may load the SDK later
             return None
         _request_ctx = _load_request_ctx()
     if _request_ctx is None:

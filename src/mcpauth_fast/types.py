@@ -82,9 +82,9 @@ class AuthInfo:
     :param expires_at: the ``exp`` claim, or None when the token has none.
     """
 
+    # ``claims`` is a property over ``_claims`` (see there); every other field is a slot.
     __slots__ = (
-        "token", "issuer", "client_id", "scopes", "subject", "audience", "expires_at",
-        "_claims", "_sdk_user", "__weakref__",
+        *(f for f in _FIELDS if f != "claims"), "_claims", "_sdk_user", "__weakref__"
     )
 
     token: str

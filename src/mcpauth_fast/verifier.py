@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, extract_scopes
 from .exceptions import invalid_token
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
 from .keysets import KeySource, no_key
 from .types import AuthInfo
+
+if TYPE_CHECKING:
+    from ._speedups import TokenChecks as _TokenChecks
 
 DEFAULT_CACHE_SIZE = 4096
 
@@ -61,16 +64,11 @@ class JwtVerifier:
         if leeway < 0 or max_token_bytes <= 0:
             raise ValueError("leeway must be >= 0 and max_token_bytes > 0")
         self.keys = keys
-        self.algorithms = allowed
-        self.leeway = float(leeway)
-        self.require_exp = require_exp
-        self.typ = typ
-        self.max_token_age = max_token_age
         self.required_claims = tuple(required_claims)
-        self.max_token_bytes = max_token_bytes
         self.cache = TokenCache(cache_size)
-        self._checks = TokenChecks(
-            allowed, typ, max_token_bytes, self.leeway, require_exp, max_token_age
+        # The policy of the checks that cost no signature lives there, and only there.
+        self._checks: _TokenChecks = TokenChecks(
+            allowed, typ, max_token_bytes, float(leeway), require_exp, max_token_age
         )
         self.clock = clock
         #: The ``AuthInfo`` of an already verified, still valid token, else None. With the
@@ -83,6 +81,30 @@ class JwtVerifier:
         add_listener = getattr(keys, "add_removal_listener", None)
         if add_listener is not None:
             add_listener(self._evict)
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        return self._checks.algorithms
+
+    @property
+    def leeway(self) -> float:
+        return self._checks.leeway
+
+    @property
+    def require_exp(self) -> bool:
+        return self._checks.require_exp
+
+    @property
+    def typ(self) -> str | None:
+        return self._checks.typ
+
+    @property
+    def max_token_age(self) -> float | None:
+        return self._checks.max_age
+
+    @property
+    def max_token_bytes(self) -> int:
+        return self._checks.max_token_bytes
 
     def _evict(self, issuer: str | None, kids: frozenset[str | None]) -> None:
         # Tokens verified with a key that left its set are not served from the cache again.
