@@ -28,7 +28,6 @@ from libc.string cimport memchr, memset
 import binascii as _binascii
 import math as _math
 
-import orjson as _orjson
 
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as _BearerAuthExceptionCode,
@@ -154,8 +153,6 @@ cdef object _INVALID_REQUEST = _BearerAuthExceptionCode.INVALID_REQUEST
 cdef object _INVALID_ISSUER = _BearerAuthExceptionCode.INVALID_ISSUER
 cdef object _INVALID_AUDIENCE = _BearerAuthExceptionCode.INVALID_AUDIENCE
 cdef object _MISSING_REQUIRED_SCOPES = _BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES
-cdef object _orjson_loads = _orjson.loads
-cdef object _JSONDecodeError = _orjson.JSONDecodeError
 
 # The C tables: 1 for an RFC 6750 b64token character; 0..63 for a base64url character,
 # 0xFF (high bit set) for anything else. Indexed by an unsigned char, never out of bounds.
@@ -494,11 +491,16 @@ def b64url_decode(segment: str) -> bytes:
 # ---------------------------------------------------------------------------- JWS
 
 
-cdef dict _json_object(object raw, str what):
+cdef extern from "_json.h":
+    object _json_loads "mcpauth_json_loads" (const char* data, Py_ssize_t n)
+
+
+cdef dict _json_object(bytes raw, str what):
+    # The twin's orjson.loads, in scalar C: see _json.h for why.
     cdef object value
     try:
-        value = _orjson_loads(raw)
-    except _JSONDecodeError:
+        value = _json_loads(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+    except ValueError:
         raise _invalid_token(f"{what}: invalid JSON") from None
     if type(value) is not dict:
         raise _invalid_token(f"{what}: not a JSON object")

@@ -1,0 +1,419 @@
+/* Strict JSON (RFC 8259) to Python objects, for the header and payload of a token.
+ *
+ * Accepts exactly what orjson.loads accepts (the pure twin's parser; the agreement tests and
+ * the fuzzer hold the two to that) and builds the same values: an int when an integer fits
+ * in int64/uint64 and the correctly rounded float otherwise, a float for any fraction or
+ * exponent (too large for a double is an error), the last value for a repeated key, at most
+ * 1024 nested containers, strict UTF-8 and no lone surrogate.
+ *
+ * Why not orjson here: on CPUs with AVX-512, orjson's string scanning drops the core's
+ * clock for the next milliseconds, and the RSA/ECDSA verify that follows every decode runs
+ * ~15-20 % slower (bench/README.md). This parser is plain scalar C; a token's JSON is a few
+ * hundred bytes, where SIMD gains nothing.
+ *
+ * mcpauth_json_loads returns a new reference, or NULL with an exception set: ValueError
+ * (UnicodeDecodeError for bad UTF-8) for anything that is not JSON, MemoryError.
+ */
+#ifndef MCPAUTH_JSON_H
+#define MCPAUTH_JSON_H
+
+#include <Python.h>
+#include <string.h>
+
+#define MCPAUTH_JSON_MAX_DEPTH 1024
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+    int depth;
+} mcpauth_json_parser;
+
+static PyObject *mcpauth_json_value(mcpauth_json_parser *ps);
+
+static PyObject *mcpauth_json_fail(void)
+{
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "invalid JSON");
+    return NULL;
+}
+
+static inline void mcpauth_json_skip_space(mcpauth_json_parser *ps)
+{
+    const unsigned char *p = ps->p, *end = ps->end;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    ps->p = p;
+}
+
+static inline int mcpauth_json_is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* The value of four hex digits at p (p + 4 <= end checked by the caller), or -1. */
+static int mcpauth_json_hex4(const unsigned char *p)
+{
+    int value = 0, i, d;
+    for (i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        value = (value << 4) | d;
+    }
+    return value;
+}
+
+static unsigned char *mcpauth_json_put_utf8(unsigned char *o, unsigned int cp)
+{
+    if (cp < 0x80) {
+        *o++ = (unsigned char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (unsigned char)(0xC0 | (cp >> 6));
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (unsigned char)(0xE0 | (cp >> 12));
+        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (unsigned char)(0xF0 | (cp >> 18));
+        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+/* A string with escapes, from just after its opening quote: decoded to UTF-8 in a buffer,
+   then validated with the raw bytes by Python's strict decoder. An escape never decodes to
+   more bytes than it is written with, so the rest of the input bounds the buffer; and it
+   decodes to whole UTF-8 sequences, so raw bytes that are not valid UTF-8 stay invalid. */
+static PyObject *mcpauth_json_escaped_string(mcpauth_json_parser *ps)
+{
+    const unsigned char *q = ps->p, *end = ps->end;
+    Py_ssize_t room = end - q;
+    unsigned char *buffer = (unsigned char *)PyMem_Malloc(room > 0 ? (size_t)room : 1);
+    unsigned char *o = buffer;
+    PyObject *result;
+    int cp, low;
+    if (buffer == NULL)
+        return PyErr_NoMemory();
+    for (;;) {
+        unsigned char c;
+        if (q >= end)
+            goto bad;
+        c = *q;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            goto bad;
+        if (c != '\\') {
+            *o++ = c;
+            q++;
+            continue;
+        }
+        if (q + 1 >= end)
+            goto bad;
+        c = q[1];
+        q += 2;
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u':
+            if (end - q < 4 || (cp = mcpauth_json_hex4(q)) < 0)
+                goto bad;
+            q += 4;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                goto bad;  /* a low surrogate first */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (end - q < 6 || q[0] != '\\' || q[1] != 'u')
+                    goto bad;  /* a high surrogate alone */
+                low = mcpauth_json_hex4(q + 2);
+                if (low < 0xDC00 || low > 0xDFFF)
+                    goto bad;
+                q += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            }
+            o = mcpauth_json_put_utf8(o, (unsigned int)cp);
+            break;
+        default:
+            goto bad;
+        }
+    }
+    ps->p = q + 1;
+    result = PyUnicode_DecodeUTF8((const char *)buffer, o - buffer, "strict");
+    PyMem_Free(buffer);
+    return result;
+bad:
+    PyMem_Free(buffer);
+    return mcpauth_json_fail();
+}
+
+/* A string, from just after its opening quote. */
+static PyObject *mcpauth_json_string(mcpauth_json_parser *ps)
+{
+    const unsigned char *start = ps->p, *q = ps->p, *end = ps->end;
+    unsigned char seen = 0;
+    PyObject *result;
+    while (q < end) {
+        unsigned char c = *q;
+        if (c == '"')
+            break;
+        if (c == '\\')
+            return mcpauth_json_escaped_string(ps);
+        if (c < 0x20)
+            return mcpauth_json_fail();
+        seen |= c;
+        q++;
+    }
+    if (q >= end)
+        return mcpauth_json_fail();
+    ps->p = q + 1;
+    if (seen & 0x80)
+        return PyUnicode_DecodeUTF8((const char *)start, q - start, "strict");
+    result = PyUnicode_New(q - start, 127);
+    if (result != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(result), start, (size_t)(q - start));
+    return result;
+}
+
+static PyObject *mcpauth_json_number(mcpauth_json_parser *ps)
+{
+    const unsigned char *start = ps->p, *q = ps->p, *end = ps->end, *digits;
+    int negative = 0, is_float = 0;
+    Py_ssize_t count, i, length;
+    char small[64], *text;
+    double value;
+    if (*q == '-') {
+        negative = 1;
+        q++;
+    }
+    digits = q;
+    if (q >= end || !mcpauth_json_is_digit(*q))
+        return mcpauth_json_fail();
+    if (*q == '0')
+        q++;
+    else
+        while (q < end && mcpauth_json_is_digit(*q))
+            q++;
+    count = q - digits;
+    if (q < end && *q == '.') {
+        is_float = 1;
+        q++;
+        if (q >= end || !mcpauth_json_is_digit(*q))
+            return mcpauth_json_fail();
+        while (q < end && mcpauth_json_is_digit(*q))
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        is_float = 1;
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= end || !mcpauth_json_is_digit(*q))
+            return mcpauth_json_fail();
+        while (q < end && mcpauth_json_is_digit(*q))
+            q++;
+    }
+    ps->p = q;
+    if (!is_float && count <= 20) {
+        unsigned long long magnitude = 0;
+        int overflow = 0;
+        for (i = 0; i < count; i++) {
+            overflow |= __builtin_mul_overflow(magnitude, 10ULL, &magnitude);
+            overflow |= __builtin_add_overflow(magnitude, (unsigned long long)(digits[i] - '0'),
+                                               &magnitude);
+        }
+        if (!overflow) {
+            if (!negative)
+                return PyLong_FromUnsignedLongLong(magnitude);
+            if (magnitude <= 9223372036854775807ULL)
+                return PyLong_FromLongLong(-(long long)magnitude);
+            if (magnitude == 9223372036854775808ULL)
+                return PyLong_FromLongLong((-9223372036854775807LL) - 1);
+        }
+    }
+    /* A fraction, an exponent or an integer beyond 64 bits: the correctly rounded double. */
+    length = q - start;
+    text = length < (Py_ssize_t)sizeof(small) ? small : (char *)PyMem_Malloc((size_t)length + 1);
+    if (text == NULL)
+        return PyErr_NoMemory();
+    memcpy(text, start, (size_t)length);
+    text[length] = '\0';
+    value = PyOS_string_to_double(text, NULL, NULL);
+    if (text != small)
+        PyMem_Free(text);
+    if (value == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (!Py_IS_FINITE(value))
+        return mcpauth_json_fail();
+    return PyFloat_FromDouble(value);
+}
+
+static PyObject *mcpauth_json_literal(mcpauth_json_parser *ps, const char *word, Py_ssize_t n,
+                                      PyObject *value)
+{
+    if (ps->end - ps->p < n || memcmp(ps->p, word, (size_t)n) != 0)
+        return mcpauth_json_fail();
+    ps->p += n;
+    Py_INCREF(value);
+    return value;
+}
+
+static PyObject *mcpauth_json_array(mcpauth_json_parser *ps)
+{
+    PyObject *list, *item;
+    if (++ps->depth > MCPAUTH_JSON_MAX_DEPTH)
+        return mcpauth_json_fail();
+    list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    mcpauth_json_skip_space(ps);
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        ps->depth--;
+        return list;
+    }
+    for (;;) {
+        item = mcpauth_json_value(ps);
+        if (item == NULL)
+            goto error;
+        if (PyList_Append(list, item) < 0) {
+            Py_DECREF(item);
+            goto error;
+        }
+        Py_DECREF(item);
+        mcpauth_json_skip_space(ps);
+        if (ps->p >= ps->end)
+            goto bad;
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p != ']')
+            goto bad;
+        ps->p++;
+        ps->depth--;
+        return list;
+    }
+bad:
+    mcpauth_json_fail();
+error:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
+{
+    PyObject *dict, *key, *value;
+    int rc;
+    if (++ps->depth > MCPAUTH_JSON_MAX_DEPTH)
+        return mcpauth_json_fail();
+    dict = PyDict_New();
+    if (dict == NULL)
+        return NULL;
+    mcpauth_json_skip_space(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        ps->depth--;
+        return dict;
+    }
+    for (;;) {
+        mcpauth_json_skip_space(ps);
+        if (ps->p >= ps->end || *ps->p != '"')
+            goto bad;
+        ps->p++;
+        key = mcpauth_json_string(ps);
+        if (key == NULL)
+            goto error;
+        mcpauth_json_skip_space(ps);
+        if (ps->p >= ps->end || *ps->p != ':') {
+            Py_DECREF(key);
+            goto bad;
+        }
+        ps->p++;
+        value = mcpauth_json_value(ps);
+        if (value == NULL) {
+            Py_DECREF(key);
+            goto error;
+        }
+        rc = PyDict_SetItem(dict, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc < 0)
+            goto error;
+        mcpauth_json_skip_space(ps);
+        if (ps->p >= ps->end)
+            goto bad;
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p != '}')
+            goto bad;
+        ps->p++;
+        ps->depth--;
+        return dict;
+    }
+bad:
+    mcpauth_json_fail();
+error:
+    Py_DECREF(dict);
+    return NULL;
+}
+
+static PyObject *mcpauth_json_value(mcpauth_json_parser *ps)
+{
+    mcpauth_json_skip_space(ps);
+    if (ps->p >= ps->end)
+        return mcpauth_json_fail();
+    switch (*ps->p) {
+    case '{':
+        ps->p++;
+        return mcpauth_json_object(ps);
+    case '[':
+        ps->p++;
+        return mcpauth_json_array(ps);
+    case '"':
+        ps->p++;
+        return mcpauth_json_string(ps);
+    case 't':
+        return mcpauth_json_literal(ps, "true", 4, Py_True);
+    case 'f':
+        return mcpauth_json_literal(ps, "false", 5, Py_False);
+    case 'n':
+        return mcpauth_json_literal(ps, "null", 4, Py_None);
+    default:
+        if (*ps->p == '-' || mcpauth_json_is_digit(*ps->p))
+            return mcpauth_json_number(ps);
+        return mcpauth_json_fail();
+    }
+}
+
+static PyObject *mcpauth_json_loads(const char *data, Py_ssize_t n)
+{
+    mcpauth_json_parser ps;
+    PyObject *value;
+    ps.p = (const unsigned char *)data;
+    ps.end = ps.p + n;
+    ps.depth = 0;
+    value = mcpauth_json_value(&ps);
+    if (value == NULL)
+        return NULL;
+    mcpauth_json_skip_space(&ps);
+    if (ps.p != ps.end) {
+        Py_DECREF(value);
+        return mcpauth_json_fail();
+    }
+    return value;
+}
+
+#endif /* MCPAUTH_JSON_H */
