@@ -26,6 +26,7 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from libc.string cimport memchr, memset
 
 import binascii as _binascii
+from types import MemberDescriptorType as _MemberDescriptorType
 import math as _math
 
 
@@ -35,6 +36,7 @@ from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthExceptionDetails as _MCPAuthBearerAuthExceptionDetails,
     invalid_token as _invalid_token,
 )
+from mcpauth_fast.types import AuthInfo as _AuthInfo
 
 cdef inline double _wall_clock() noexcept:
     cdef timespec ts
@@ -891,6 +893,10 @@ def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
     null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
     claim of any other type.
     """
+    return _extract_scopes(claims)
+
+
+cdef object _extract_scopes(object claims):
     cdef object name, value, scopes
     cdef PyObject* found
     for name in ("scope", "scopes", "scp"):
@@ -920,6 +926,80 @@ cdef tuple _scopes_of(object value):
     cdef list out = []
     _split_scopes(value, out, set())
     return tuple(out)
+
+
+cdef extern from *:
+    """
+    #include "structmember.h"
+    /* Store value in the slot that member descriptor ``descr`` describes: what the slot's
+       ``__set__`` does, without the call (and past AuthInfo's read-only ``__setattr__``). */
+    static int __mcpauth_set_slot(PyObject *obj, PyObject *descr, PyObject *value) {
+        return PyMember_SetOne((char *)obj, ((PyMemberDescrObject *)descr)->d_member, value);
+    }
+    """
+    int _set_slot "__mcpauth_set_slot" (object obj, object descr, object value) except -1
+
+
+cdef object _new_object = object.__new__
+
+
+cdef tuple _auth_info_slots():
+    # The slots _of_verified_jws sets, in this order; AuthInfo having any other slot (but
+    # __weakref__) would leave it unset here, so that fails the import instead.
+    cdef tuple names = ("token", "issuer", "subject", "_claims", "client_id", "scopes",
+                        "audience", "expires_at", "_sdk_user")
+    if set(names) != set(_AuthInfo.__slots__) - {"__weakref__"}:
+        raise ImportError("AuthInfo's slots changed: update _speedups.auth_info_from_claims")
+    descriptors = tuple(_AuthInfo.__dict__[name] for name in names)
+    for descriptor in descriptors:
+        if type(descriptor) is not _MemberDescriptorType:
+            raise ImportError(f"AuthInfo.{descriptor!r} is not a slot")
+    return descriptors
+
+
+cdef tuple _AUTH_INFO_SLOTS = _auth_info_slots()
+
+
+def auth_info_from_claims(token, issuer, claims, required_claims=()):
+    """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
+    refuse claims of the wrong shape (``invalid_token``). The AuthInfo keeps the fields, not
+    the dict: its ``claims`` are decoded again from ``token`` when first read."""
+    cdef object subject, name, audience, item, client_id, exp, info
+    cdef tuple slots = _AUTH_INFO_SLOTS
+    subject = _get(claims, "sub")
+    if type(subject) is not str or not subject:
+        raise _invalid_token("claim sub is missing or not a string")
+    for name in required_claims:
+        if _get(claims, name) is None:
+            raise _invalid_token(f"claim {name} is required")
+    if "jti" in claims and type(claims["jti"]) is not str:
+        raise _invalid_token("claim jti is not a string")
+    audience = _get(claims, "aud")
+    if audience is not None and type(audience) is not str:
+        if type(audience) is not list:
+            raise _invalid_token("claim aud is not a string or a list of strings")
+        for item in <list>audience:
+            if type(item) is not str:
+                raise _invalid_token("claim aud is not a string or a list of strings")
+        audience = tuple(<list>audience)
+    client_id = _get(claims, "client_id")
+    if type(client_id) is not str:
+        client_id = _get(claims, "azp")
+        if type(client_id) is not str:
+            client_id = None
+    exp = _get(claims, "exp")
+    scopes = _extract_scopes(claims)
+    info = _new_object(_AuthInfo)
+    _set_slot(info, slots[0], token)
+    _set_slot(info, slots[1], issuer)
+    _set_slot(info, slots[2], subject)
+    _set_slot(info, slots[3], None)
+    _set_slot(info, slots[4], client_id)
+    _set_slot(info, slots[5], scopes)
+    _set_slot(info, slots[6], audience)
+    _set_slot(info, slots[7], float(exp) if exp is not None else None)
+    _set_slot(info, slots[8], None)
+    return info
 
 
 def check_policy(

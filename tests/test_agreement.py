@@ -198,3 +198,27 @@ def test_token_cache_sequences(ops: list[tuple[str, str, float, Any]], maxsize: 
                 results.append(cache.clear())
             results.append((cache.info(), len(cache)))
         assert results[:2] == results[2:]
+
+
+def auth_info_outcome(module: Any, token: str, claims: dict, required: tuple[str, ...]) -> Any:
+    try:
+        info = module.auth_info_from_claims(token, "https://issuer.example", claims, required)
+    except MCPAuthException as exc:
+        return ("error", exc.error_code, str(exc.cause))
+    except (TypeError, ValueError, OverflowError) as exc:  # float(exp) of a claim never checked
+        return ("raised", type(exc).__name__, str(exc))
+    # Every slot, type for type (1 == 1.0 and ("a",) == ["a"] would hide a difference).
+    slots = [s for s in type(info).__slots__ if s != "__weakref__"]
+    return [(s, type(getattr(info, s)).__name__, getattr(info, s)) for s in slots]
+
+
+@SETTINGS
+@given(claim_sets, st.dictionaries(st.sampled_from(["sub", "aud", "jti", "client_id", "azp"]),
+                                   json_values, max_size=5),
+       st.lists(claim_names, max_size=2).map(tuple))
+def test_auth_info_from_claims(claims: dict, identity: dict, required: tuple[str, ...]) -> None:
+    assert c is not None
+    claims = {**claims, **identity}
+    token = f"{b64url_json({'alg': 'RS256'})}.{b64url_json(claims)}.{b64url(b'sig')}"
+    assert auth_info_outcome(c, token, claims, required) == auth_info_outcome(
+        py, token, claims, required)

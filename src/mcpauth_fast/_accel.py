@@ -46,6 +46,7 @@ check_header = _impl.check_header
 check_time_claims = _impl.check_time_claims
 TokenChecks = _impl.TokenChecks
 extract_scopes = _impl.extract_scopes
+auth_info_from_claims = _impl.auth_info_from_claims
 check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
 
@@ -65,6 +66,7 @@ __all__ = [
     "check_time_claims",
     "TokenChecks",
     "extract_scopes",
+    "auth_info_from_claims",
     "check_policy",
     "TokenCache",
 ]

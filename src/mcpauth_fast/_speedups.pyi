@@ -3,6 +3,8 @@
 from collections.abc import Iterable
 from typing import Any
 
+from .types import AuthInfo
+
 DEFAULT_MAX_TOKEN_BYTES: int
 MAX_HEADER_SEGMENT: int
 MAX_SIGNATURE_SEGMENT: int
@@ -50,6 +52,9 @@ class TokenChecks:
     ) -> tuple[dict[str, Any], bytes, bytes, str, str | None, str, float]: ...
 
 def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]: ...
+def auth_info_from_claims(
+    token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ...
+) -> AuthInfo: ...
 def check_policy(
     issuer: Any,
     audience: Any,

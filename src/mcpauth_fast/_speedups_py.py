@@ -21,6 +21,7 @@ from .exceptions import (
     MCPAuthBearerAuthExceptionDetails,
     invalid_token,
 )
+from .types import AuthInfo
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_BYTES",
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_SIGNATURE_SEGMENT",
     "TokenCache",
     "TokenChecks",
+    "auth_info_from_claims",
     "b64url_decode",
     "bearer_token",
     "check_header",
@@ -412,6 +414,41 @@ def _scopes_of(value: Any) -> tuple[str, ...]:
     out: list[str] = []
     _split_scopes(value, out, set())
     return tuple(out)
+
+
+def auth_info_from_claims(
+    token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ()
+) -> AuthInfo:
+    """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
+    refuse claims of the wrong shape (``invalid_token``). The AuthInfo keeps the fields, not
+    the dict: its ``claims`` are decoded again from ``token`` when first read."""
+    subject = claims.get("sub")
+    if type(subject) is not str or not subject:
+        raise invalid_token("claim sub is missing or not a string")
+    for name in required_claims:
+        if claims.get(name) is None:
+            raise invalid_token(f"claim {name} is required")
+    if "jti" in claims and type(claims["jti"]) is not str:
+        raise invalid_token("claim jti is not a string")
+    audience = claims.get("aud")
+    if audience is not None and type(audience) is not str:
+        if type(audience) is not list or any(type(a) is not str for a in audience):
+            raise invalid_token("claim aud is not a string or a list of strings")
+    client_id = claims.get("client_id")
+    if type(client_id) is not str:
+        client_id = claims.get("azp")
+        if type(client_id) is not str:
+            client_id = None
+    exp = claims.get("exp")
+    return AuthInfo._of_verified_jws(
+        token,
+        issuer,
+        subject,
+        client_id,
+        extract_scopes(claims),
+        audience,
+        float(exp) if exp is not None else None,
+    )
 
 
 def check_policy(

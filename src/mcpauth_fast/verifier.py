@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, extract_scopes
-from .exceptions import invalid_token
+from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, auth_info_from_claims
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
 from .keysets import KeySource, no_key
 from .types import AuthInfo
@@ -153,7 +152,7 @@ class JwtVerifier:
     def _finish(self, token: str, unverified: _Unverified, key: VerificationKey) -> AuthInfo:
         payload, signing_input, signature, alg, _kid, issuer, valid_until = unverified
         key.verify(alg, signing_input, signature)
-        info = auth_info_from_claims(token, issuer, payload, self.required_claims)
+        info: AuthInfo = auth_info_from_claims(token, issuer, payload, self.required_claims)
         self.cache.put(token, info, valid_until, (issuer, key.kid))
         self._issuers_seen.add(issuer)
         return info
@@ -162,38 +161,3 @@ class JwtVerifier:
 #: What ``TokenChecks.check`` returns: (payload, signing_input, signature, alg, kid, issuer,
 #: valid_until).
 _Unverified = tuple[dict[str, Any], bytes, bytes, str, "str | None", str, float]
-
-
-def auth_info_from_claims(
-    token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ()
-) -> AuthInfo:
-    """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
-    refuse claims of the wrong shape. The AuthInfo keeps the fields, not the dict: its
-    ``claims`` are decoded again from ``token`` when first read."""
-    subject = claims.get("sub")
-    if type(subject) is not str or not subject:
-        raise invalid_token("claim sub is missing or not a string")
-    for name in required_claims:
-        if claims.get(name) is None:
-            raise invalid_token(f"claim {name} is required")
-    if "jti" in claims and type(claims["jti"]) is not str:
-        raise invalid_token("claim jti is not a string")
-    audience = claims.get("aud")
-    if audience is not None and type(audience) is not str:
-        if type(audience) is not list or any(type(a) is not str for a in audience):
-            raise invalid_token("claim aud is not a string or a list of strings")
-    client_id = claims.get("client_id")
-    if type(client_id) is not str:
-        client_id = claims.get("azp")
-        if type(client_id) is not str:
-            client_id = None
-    exp = claims.get("exp")
-    return AuthInfo._of_verified_jws(
-        token,
-        issuer,
-        subject,
-        client_id,
-        extract_scopes(claims),
-        audience,
-        float(exp) if exp is not None else None,
-    )
