@@ -194,6 +194,11 @@ def one_input(data: bytes) -> None:
               fdp.ConsumeFloatInRange(0, 120), fdp.ConsumeBool(),
               fdp.PickValueInList([None, 0.0, 60.0, 1e12]))
         agree("extract_scopes", claims)
+        exp = claims.get("exp")  # float(exp) of a claim check_time_claims would refuse raises
+        if exp is None or (type(exp) in (int, float) and not abs(exp) > 1e300):
+            token = f"{segment(b'{}')}.{segment(json.dumps(claims).encode())}.{segment(b's')}"
+            agree("auth_info_from_claims", token, "https://issuer.example", claims,
+                  tuple(fdp.PickValueInList(NAMES) for _ in range(fdp.ConsumeIntInRange(0, 2))))
     elif choice == 6:
         issuers = frozenset(fdp.PickValueInList(STRINGS) for _ in range(2)) or None
         scopes = tuple(fdp.PickValueInList(STRINGS) for _ in range(fdp.ConsumeIntInRange(0, 3)))
@@ -225,7 +230,14 @@ def one_input(data: bytes) -> None:
     elif choice == 8:
         # A well-formed token around fuzzed bytes, so the decoder gets past the splitting.
         header = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 100))
-        payload = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300))
+        if fdp.ConsumeBool():
+            payload = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300))
+        else:  # JSON text with a few bytes changed: the parser's edge cases, not just noise
+            text = bytearray(json.dumps(json_object(fdp), ensure_ascii=fdp.ConsumeBool()).encode(
+                "utf-8", "surrogatepass"))
+            for _ in range(fdp.ConsumeIntInRange(0, 3)):
+                text[fdp.ConsumeIntInRange(0, len(text) - 1)] = fdp.ConsumeInt(1) & 0xFF
+            payload = bytes(text)
         agree("decode_jws", f"{segment(header)}.{segment(payload)}.{segment(b'sig')}")
     else:
         agree_token_checks(fdp)
