@@ -18,12 +18,12 @@ from cpython.long cimport PyLong_AsDouble, PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
 from cpython.unicode cimport (
     PyUnicode_1BYTE_DATA,
-    PyUnicode_DecodeASCII,
     PyUnicode_GET_LENGTH,
+    PyUnicode_New,
 )
 from libc.math cimport INFINITY, floor, isfinite
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
-from libc.string cimport memchr, memset
+from libc.string cimport memchr, memcpy, memset
 
 import binascii as _binascii
 from types import MemberDescriptorType as _MemberDescriptorType
@@ -184,6 +184,13 @@ _init_tables()
 # ---------------------------------------------------------------------------- helpers
 
 
+cdef inline str _ascii_str(const unsigned char* data, Py_ssize_t n):
+    """A str of ``n`` bytes already known to be ASCII (no second validation pass)."""
+    cdef str result = PyUnicode_New(n, 127)
+    memcpy(PyUnicode_1BYTE_DATA(result), data, n)
+    return result
+
+
 cdef inline object _get(object mapping, object key):
     """``mapping.get(key)``, without the method call for an exact dict."""
     cdef PyObject* p
@@ -298,6 +305,7 @@ cdef object _parse_bearer(object value, object max_token_bytes):
     cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(value)
     cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
     cdef Py_ssize_t start, end, i
+    cdef unsigned char all_ok
     if n == 0:
         raise _MCPAuthBearerAuthException(_MISSING_AUTH_HEADER)
     if n < 6 or not _is_bearer(buf) or (n > 6 and buf[6] != 0x20):
@@ -316,10 +324,13 @@ cdef object _parse_bearer(object value, object max_token_bytes):
         end -= 1
     if end == start:
         raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    # No early exit: a good token (the case to be fast for) is read to its end anyway.
+    all_ok = 1
     for i in range(start, end):
-        if not _TOKEN68_TABLE[buf[i]]:
-            raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
-    return PyUnicode_DecodeASCII(<const char*>buf + start, n - start, NULL)
+        all_ok &= _TOKEN68_TABLE[buf[i]]
+    if not all_ok:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    return _ascii_str(buf + start, n - start)
 
 
 cdef object _parse_bearer_generic(object value, object max_token_bytes):
@@ -846,7 +857,7 @@ cdef class TokenChecks:
             n = PyUnicode_GET_LENGTH(token)
             data = PyUnicode_1BYTE_DATA(token)
             _split_ascii(data, n, self.max_token_bytes, &first, &second)
-            segment = PyUnicode_DecodeASCII(<const char*>data, first, NULL)
+            segment = _ascii_str(data, first)
             found = PyDict_GetItemWithError(self._headers, segment)
             if found != NULL:
                 checked = <object>found
