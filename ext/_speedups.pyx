@@ -26,8 +26,9 @@ from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from libc.string cimport memchr, memcpy, memset
 
 import binascii as _binascii
-from types import MemberDescriptorType as _MemberDescriptorType
 import math as _math
+import re as _re
+from types import MemberDescriptorType as _MemberDescriptorType
 
 
 from mcpauth_fast.exceptions import (
@@ -139,13 +140,12 @@ cdef enum:
 
 # The twin's tables, for the generic (odd input) paths.
 _AUTHORIZATION = b"authorization"
-_TOKEN68_CHARS = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
-)
+_B64TOKEN = _re.compile(rb"[A-Za-z0-9\-._~+/]*")
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
 _B64URL_CHARS = frozenset(_B64URL_ALPHABET)
-_TO_STD_ALPHABET = str.maketrans("-_", "+/")
+_B64URL = _re.compile("[A-Za-z0-9_-]*")
+_TO_STD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 _TYP_PREFIX = "application/"
 
 cdef object _MISSING_AUTH_HEADER = _BearerAuthExceptionCode.MISSING_AUTH_HEADER
@@ -355,9 +355,8 @@ cdef object _parse_bearer_generic(object value, object max_token_bytes):
         end -= 1
     if end == start:
         raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
-    for i in range(start, end):
-        if value[i] not in _TOKEN68_CHARS:
-            raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
+    if _B64TOKEN.fullmatch(value, start, end) is None:
+        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
     return value[start:].decode("ascii")
 
 
@@ -482,15 +481,17 @@ cdef object _b64url_decode_generic(object segment):
     n = len(segment)
     if n % 4 == 1:
         raise ValueError("invalid base64url length")
-    for c in segment:
-        if c not in _B64URL_CHARS:
+    if isinstance(segment, str):
+        if _B64URL.fullmatch(segment) is None:
             raise ValueError("invalid base64url character")
+    elif not all(c in _B64URL_CHARS for c in segment):
+        raise ValueError("invalid base64url character")
     if n % 4:
         last = _B64URL_VALUE[segment[-1]]
         if last & (0x0F if n % 4 == 2 else 0x03):
             raise ValueError("non-canonical base64url")
-    padded = segment.translate(_TO_STD_ALPHABET) + "=" * (-n % 4)
-    return _binascii.a2b_base64(padded.encode("ascii"))
+    padded = segment.encode("ascii").translate(_TO_STD_ALPHABET) + b"=" * (-n % 4)
+    return _binascii.a2b_base64(padded)
 
 
 def b64url_decode(segment: str) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -51,13 +52,14 @@ MAX_SIGNATURE_SEGMENT = 1366
 MAX_KID_LENGTH = 512
 
 _AUTHORIZATION = b"authorization"
-_TOKEN68_CHARS = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
-)
+# Character classes as regular expressions: one scan in C, where a loop over a 700-character
+# token in Python costs tens of microseconds.
+_B64TOKEN = re.compile(rb"[A-Za-z0-9\-._~+/]*")
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
 _B64URL_CHARS = frozenset(_B64URL_ALPHABET)
-_TO_STD_ALPHABET = str.maketrans("-_", "+/")
+_B64URL = re.compile("[A-Za-z0-9_-]*")
+_TO_STD_ALPHABET = bytes.maketrans(b"-_", b"+/")
 _TYP_PREFIX = "application/"
 
 
@@ -105,9 +107,8 @@ def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_B
         end -= 1
     if end == start:
         raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
-    for i in range(start, end):
-        if value[i] not in _TOKEN68_CHARS:
-            raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    if _B64TOKEN.fullmatch(value, start, end) is None:
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
     return value[start:].decode("ascii")
 
 
@@ -124,15 +125,17 @@ def b64url_decode(segment: str) -> bytes:
     n = len(segment)
     if n % 4 == 1:
         raise ValueError("invalid base64url length")
-    for c in segment:
-        if c not in _B64URL_CHARS:
+    if isinstance(segment, str):
+        if _B64URL.fullmatch(segment) is None:
             raise ValueError("invalid base64url character")
+    elif not all(c in _B64URL_CHARS for c in segment):
+        raise ValueError("invalid base64url character")
     if n % 4:
         last = _B64URL_VALUE[segment[-1]]
         if last & (0x0F if n % 4 == 2 else 0x03):
             raise ValueError("non-canonical base64url")
-    padded = segment.translate(_TO_STD_ALPHABET) + "=" * (-n % 4)
-    return binascii.a2b_base64(padded.encode("ascii"))
+    padded = segment.encode("ascii").translate(_TO_STD_ALPHABET) + b"=" * (-n % 4)
+    return binascii.a2b_base64(padded)
 
 
 def _decode_json_object(segment: str, what: str) -> dict[str, Any]:
