@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
+import time
+import weakref
 from typing import Any
 
 import pytest
@@ -300,3 +303,51 @@ def test_a_miss_is_counted_once_through_the_middleware_path() -> None:
     asyncio.run(verifier.verify_uncached(token))
     assert verifier.cache.info()["misses"] == 1
     assert verifier.cached(token) is not None
+
+
+def wall_clock_verifier(alg: str = "ES256", **options: Any) -> JwtVerifier:
+    # The default clock, time.time: the verifier answers verify_sync's cache hits in one call.
+    return JwtVerifier(StaticKeys({"keys": [signing_key(alg).jwk()]}), **options)
+
+
+def test_verify_sync_at_the_wall_clock_serves_hits_from_the_cache() -> None:
+    verifier = wall_clock_verifier()
+    now = time.time()
+    token = signing_key("ES256").mint(claims(now))
+    first = verifier.verify_sync(token)
+    assert first.subject == "alice" and verifier.cache.info()["misses"] == 1
+    assert verifier.verify_sync(token) is first
+    assert verifier.cache.info()["hits"] == 1
+    header, payload, signature = token.split(".")
+    for bad, cause in [
+        (f"{header}.{payload}.{signature[:-4]}AAAA", "signature verification failed"),
+        (signing_key("ES256").mint(claims(now, exp=int(now) - 1000)), "token has expired"),
+    ]:
+        with pytest.raises(MCPAuthTokenVerificationException) as info:
+            verifier.verify_sync(bad)
+        assert str(info.value.cause) == cause
+    assert verifier.cache.info()["size"] == 1
+
+
+def test_a_subclass_override_of_verify_sync_is_what_runs() -> None:
+    seen: list[str] = []
+
+    class Recording(JwtVerifier):
+        def verify_sync(self, token: str) -> AuthInfo:
+            seen.append(token)
+            return super().verify_sync(token)
+
+    verifier = Recording(StaticKeys({"keys": [signing_key("ES256").jwk()]}))
+    token = signing_key("ES256").mint(claims(time.time()))
+    assert verifier.verify_sync(token) is verifier.verify_sync(token)
+    assert seen == [token, token]
+
+
+def test_a_verifier_is_freed_when_no_longer_used() -> None:
+    # Its verify_sync refers back to it (a cycle): the garbage collector must break it.
+    verifier = wall_clock_verifier()
+    verifier.verify_sync(signing_key("ES256").mint(claims(time.time())))
+    ref = weakref.ref(verifier)
+    del verifier
+    gc.collect()
+    assert ref() is None

@@ -49,6 +49,7 @@ extract_scopes = _impl.extract_scopes
 auth_info_from_claims = _impl.auth_info_from_claims
 check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
+CachedVerify = _impl.CachedVerify
 
 __all__ = [
     "IMPLEMENTATION",
@@ -69,4 +70,5 @@ __all__ = [
     "auth_info_from_claims",
     "check_policy",
     "TokenCache",
+    "CachedVerify",
 ]

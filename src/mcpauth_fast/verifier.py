@@ -12,7 +12,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, auth_info_from_claims
+from ._accel import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    CachedVerify,
+    TokenCache,
+    TokenChecks,
+    auth_info_from_claims,
+)
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, VerificationKey
 from .keysets import KeySource, no_key
 from .types import AuthInfo
@@ -76,6 +82,12 @@ class JwtVerifier:
         self.cached: Callable[[str], AuthInfo | None] = (
             self.cache.get if clock is time.time else self._cached_at_clock
         )
+        if clock is time.time and type(self).verify_sync is JwtVerifier.verify_sync:
+            # This instance's verify_sync: the same steps, with a cache hit answered in one C
+            # call instead of through this class's Python method (2.5x dict.get, not 6x).
+            self.verify_sync = CachedVerify(  # type: ignore[method-assign]
+                self.cache, self._verify_sync_uncached
+            ).verify
         self._issuers_seen: set[str] = set()
         add_listener = getattr(keys, "add_removal_listener", None)
         if add_listener is not None:
@@ -143,6 +155,9 @@ class JwtVerifier:
         info = self.cached(token)
         if info is not None:
             return info
+        return self._verify_sync_uncached(token)
+
+    def _verify_sync_uncached(self, token: str) -> AuthInfo:
         unverified = self._checks.check(token, self.clock())
         key = self.keys.find(unverified[5], unverified[4], unverified[3])
         if key is None:
