@@ -268,44 +268,63 @@ static PyObject *mcpauth_json_literal(mcpauth_json_parser *ps, const char *word,
     return value;
 }
 
+/* Just after a container's opening byte: 1 when it is empty (its closing byte consumed),
+   0 when members follow, -1 (exception set) past the depth limit. */
+static int mcpauth_json_enter(mcpauth_json_parser *ps, unsigned char close)
+{
+    if (++ps->depth > MCPAUTH_JSON_MAX_DEPTH) {
+        mcpauth_json_fail();
+        return -1;
+    }
+    mcpauth_json_skip_space(ps);
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        ps->depth--;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member: 1 after a comma (another member follows), 0 after the closing byte (the
+   container is done), -1 (exception set) for anything else. */
+static int mcpauth_json_next_member(mcpauth_json_parser *ps, unsigned char close)
+{
+    mcpauth_json_skip_space(ps);
+    if (ps->p < ps->end) {
+        if (*ps->p == ',') {
+            ps->p++;
+            return 1;
+        }
+        if (*ps->p == close) {
+            ps->p++;
+            ps->depth--;
+            return 0;
+        }
+    }
+    mcpauth_json_fail();
+    return -1;
+}
+
 static PyObject *mcpauth_json_array(mcpauth_json_parser *ps)
 {
     PyObject *list, *item;
-    if (++ps->depth > MCPAUTH_JSON_MAX_DEPTH)
-        return mcpauth_json_fail();
-    list = PyList_New(0);
-    if (list == NULL)
+    int state = mcpauth_json_enter(ps, ']'), rc;
+    if (state < 0)
         return NULL;
-    mcpauth_json_skip_space(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
-        ps->p++;
-        ps->depth--;
+    list = PyList_New(0);
+    if (list == NULL || state == 1)
         return list;
-    }
-    for (;;) {
+    do {
         item = mcpauth_json_value(ps);
         if (item == NULL)
             goto error;
-        if (PyList_Append(list, item) < 0) {
-            Py_DECREF(item);
-            goto error;
-        }
+        rc = PyList_Append(list, item);
         Py_DECREF(item);
-        mcpauth_json_skip_space(ps);
-        if (ps->p >= ps->end)
-            goto bad;
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (*ps->p != ']')
-            goto bad;
-        ps->p++;
-        ps->depth--;
+        if (rc < 0)
+            goto error;
+    } while ((state = mcpauth_json_next_member(ps, ']')) == 1);
+    if (state == 0)
         return list;
-    }
-bad:
-    mcpauth_json_fail();
 error:
     Py_DECREF(list);
     return NULL;
@@ -314,22 +333,18 @@ error:
 static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
 {
     PyObject *dict, *key, *value;
-    int rc;
-    if (++ps->depth > MCPAUTH_JSON_MAX_DEPTH)
-        return mcpauth_json_fail();
-    dict = PyDict_New();
-    if (dict == NULL)
+    int state = mcpauth_json_enter(ps, '}'), rc;
+    if (state < 0)
         return NULL;
-    mcpauth_json_skip_space(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
-        ps->p++;
-        ps->depth--;
+    dict = PyDict_New();
+    if (dict == NULL || state == 1)
         return dict;
-    }
-    for (;;) {
+    do {
         mcpauth_json_skip_space(ps);
-        if (ps->p >= ps->end || *ps->p != '"')
-            goto bad;
+        if (ps->p >= ps->end || *ps->p != '"') {
+            mcpauth_json_fail();
+            goto error;
+        }
         ps->p++;
         key = mcpauth_json_string(ps);
         if (key == NULL)
@@ -337,7 +352,8 @@ static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
         mcpauth_json_skip_space(ps);
         if (ps->p >= ps->end || *ps->p != ':') {
             Py_DECREF(key);
-            goto bad;
+            mcpauth_json_fail();
+            goto error;
         }
         ps->p++;
         value = mcpauth_json_value(ps);
@@ -350,21 +366,9 @@ static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
         Py_DECREF(value);
         if (rc < 0)
             goto error;
-        mcpauth_json_skip_space(ps);
-        if (ps->p >= ps->end)
-            goto bad;
-        if (*ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (*ps->p != '}')
-            goto bad;
-        ps->p++;
-        ps->depth--;
+    } while ((state = mcpauth_json_next_member(ps, '}')) == 1);
+    if (state == 0)
         return dict;
-    }
-bad:
-    mcpauth_json_fail();
 error:
     Py_DECREF(dict);
     return NULL;
