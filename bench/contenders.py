@@ -34,13 +34,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import mcpauth_fast.verifier as _verifier
 from mcpauth_fast import _accel, _speedups_py
-from mcpauth_fast.keys import hmac_key
+from mcpauth_fast.keys import hmac_key, key_from_jwk
 from mcpauth_fast.keysets import StaticKeys
 
 __all__ = [
     "COLD_CACHE_SIZE", "PEERS", "Measure", "bare_jws", "batch", "batch_size", "compiled_module",
-    "crypto_floor", "cycled", "hot_path_modules", "make_verifier", "peer", "repeated",
-    "verifier_class",
+    "crypto_floor", "cycled", "hot_path_modules", "make_verifier", "our_primitive", "peer",
+    "repeated", "verifier_class",
 ]
 
 #: The ``measure`` fixture of conftest.py: ``measure(run, floor=None, floor_batch=1)``.
@@ -231,6 +231,14 @@ def cycled(items: Iterable[Any], count: int) -> Callable[[], Iterable[Any]]:
     """The next ``count`` inputs of an endless cycle over ``items`` (cold rows)."""
     endless = itertools.cycle(items)
     return lambda: itertools.islice(endless, count)
+
+
+def our_primitive(c: AlgCorpus) -> Callable[[bytes, bytes], None]:
+    """``verify(signature, signing_input)`` as a ``VerificationKey`` of ``c``'s JWK makes it:
+    for RS256, recovering the signed DigestInfo and comparing it (``keys.py``), not
+    ``public_key.verify``. A reference beside the floor: the same arguments, our primitive."""
+    check: Callable[[bytes, bytes], None] = key_from_jwk(c.jwk)._verifiers[c.alg]
+    return check
 
 
 def bare_jws(c: AlgCorpus, hot_path: ModuleType) -> Callable[[str], None]:

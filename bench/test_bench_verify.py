@@ -4,7 +4,9 @@ Cold (row ``cold <alg>``): a different token every call, cycling over the corpus
 by default) through a verifier whose cache holds 64, so every call misses, verifies the
 signature and also pays the insert and the eviction. Floor: the bare ``cryptography`` verify
 of the same signatures with precomputed arguments (``contenders.crypto_floor``). The row also
-has a reference, ``bare JWS``: split, base64url, orjson and the same verify, nothing else.
+has a reference, ``bare JWS``: split, base64url, orjson and the same verify, nothing else,
+and for RS256 ``our signature check``: the RSASSA-PKCS1-v1_5 check mcpauth-fast makes
+(``keys.py``: recover and compare, cheaper than ``verify()``) on the floor's arguments.
 
 Warm (row ``warm <alg>``): the same token every call, already verified: ``cached(token)`` and
 ``verify_sync(token)`` (both read the clock and hit the cache). Floor: ``dict.get(token)``.
@@ -32,6 +34,7 @@ from contenders import (
     cycled,
     hot_path_modules,
     make_verifier,
+    our_primitive,
     peer,
     repeated,
 )
@@ -56,6 +59,8 @@ def _cold_params() -> list[Any]:
         params.append(pytest.param(alg, "floor", id=f"{alg}-cryptography"))
         params.extend(pytest.param(alg, impl, id=f"{alg}-ours-{impl}") for impl in MODULES)
         params.append(pytest.param(alg, "bare", id=f"{alg}-bare-jws"))
+        if alg.startswith("RS"):
+            params.append(pytest.param(alg, "primitive", id=f"{alg}-our-primitive"))
         for name in PEERS:
             marks = [_JOSERFC_EDDSA] if (name, alg) == ("joserfc", "EdDSA") else []
             params.append(pytest.param(alg, name, id=f"{alg}-{name}", marks=marks))
@@ -92,6 +97,9 @@ def test_cold(benchmark: Any, measure: Measure, alg: str, contender: str) -> Non
         run = batch(verifier.verify_sync, cycled(c.tokens, COLD_BATCH))
         info.update(contender=f"verify_sync [{contender}]", role="ours", impl=contender,
                     target=COLD_TARGET.get(alg) if contender == "c" else None)
+    elif contender == "primitive":
+        run = batch(our_primitive(c), cycled(c.signed, COLD_BATCH), star=True)
+        info.update(contender="our signature check (reference)", role="reference")
     elif contender == "bare":
         impl = "c" if "c" in MODULES else "py"
         run = batch(bare_jws(c, MODULES[impl]), cycled(c.tokens, COLD_BATCH))

@@ -931,3 +931,120 @@ def test_wycheproof(name: str) -> None:
     assert refused == expected_refused
     assert accepted + rejected == data["numberOfTests"]
     assert rejected >= sum(t["result"] == "invalid" for g in data["testGroups"] for t in g["tests"])
+
+
+# -- RSASSA-PKCS1-v1_5 by encoding and comparing ---------------------------------------------
+
+DIGEST_INFO = {
+    "RS256": (bytes.fromhex("3031300d060960864801650304020105000420"), hashlib.sha256),
+    "RS384": (bytes.fromhex("3041300d060960864801650304020205000430"), hashlib.sha384),
+    "RS512": (bytes.fromhex("3051300d060960864801650304020305000440"), hashlib.sha512),
+}
+PKCS1_ALGS = tuple(DIGEST_INFO)
+
+
+def raw_rsa_sign(private: rsa.RSAPrivateKey, encoded_message: bytes) -> bytes:
+    """``EM^d mod n``: a signature of any block, well formed or not."""
+    numbers = private.private_numbers()
+    n = numbers.public_numbers.n
+    size = (n.bit_length() + 7) // 8
+    return pow(int.from_bytes(encoded_message, "big"), numbers.d, n).to_bytes(size, "big")
+
+
+def pkcs1_block(size: int, digest_info: bytes, *, block_type: int = 1, fill: int = 0xFF,
+                trailer: bytes = b"") -> bytes:
+    body = digest_info + trailer
+    return bytes([0, block_type]) + bytes([fill]) * (size - len(body) - 3) + b"\x00" + body
+
+
+def keys_hash(alg: str) -> hashes.HashAlgorithm:
+    return {"RS256": hashes.SHA256(), "RS384": hashes.SHA384(), "RS512": hashes.SHA512()}[alg]
+
+
+def cryptography_accepts(public: rsa.RSAPublicKey, alg: str, data: bytes, sig: bytes) -> bool:
+    try:
+        public.verify(sig, data, padding.PKCS1v15(), keys_hash(alg))
+    except Exception:  # noqa: BLE001 - any refusal
+        return False
+    return True
+
+
+@pytest.mark.parametrize("alg", PKCS1_ALGS)
+def test_pkcs1v15_decides_as_cryptography_verify_does(keys: Keys, alg: str) -> None:
+    private = keys.rsa
+    public = private.public_key()
+    key = keys.verification_for(alg)
+    n = public.public_numbers().n
+    size = (n.bit_length() + 7) // 8
+    prefix, digest = DIGEST_INFO[alg]
+    data = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9"
+    good = raw_rsa_sign(private, pkcs1_block(size, prefix + digest(data).digest()))
+    assert good == private.sign(data, padding.PKCS1v15(), keys_hash(alg))  # the crafting is right
+    key.verify(alg, data, good)
+    other_alg = "RS512" if alg != "RS512" else "RS256"
+    other_prefix, other_digest = DIGEST_INFO[other_alg]
+    bad = {
+        "other data": raw_rsa_sign(private, pkcs1_block(size, prefix + digest(b"x").digest())),
+        "another hash's DigestInfo": raw_rsa_sign(
+            private, pkcs1_block(size, other_prefix + other_digest(data).digest())),
+        "bytes after the DigestInfo": raw_rsa_sign(
+            private, pkcs1_block(size, prefix + digest(data).digest(), trailer=b"\x00" * 4)),
+        "a non-FF padding byte": raw_rsa_sign(
+            private, pkcs1_block(size, prefix + digest(data).digest(), fill=0xFE)),
+        "block type 2": raw_rsa_sign(
+            private, pkcs1_block(size, prefix + digest(data).digest(), block_type=2)),
+        "one byte short": good[1:],
+        "one byte long": b"\x00" + good,
+        "empty": b"",
+        "s = n": n.to_bytes(size, "big"),
+        "s = 0": bytes(size),
+        "s = 1": (1).to_bytes(size, "big"),
+        "s = n - 1": (n - 1).to_bytes(size, "big"),
+        "a bit flipped": bytes([good[0] ^ 1]) + good[1:],
+    }
+    # A signature whose first byte is 0 without that byte: the same number, the wrong length.
+    for i in range(4096):
+        leading_zero = private.sign(b"%d" % i, padding.PKCS1v15(), keys_hash(alg))
+        if leading_zero[0] == 0:
+            key.verify(alg, b"%d" % i, leading_zero)
+            assert rejects(key, alg, b"%d" % i, leading_zero[1:]) == (
+                "signature verification failed")
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 4096 tries")
+    for what, signature in bad.items():
+        assert not cryptography_accepts(public, alg, data, signature), what
+        assert rejects(key, alg, data, signature) == "signature verification failed", what
+
+
+@pytest.mark.parametrize("alg", PKCS1_ALGS)
+def test_pkcs1v15_refuses_a_digest_info_without_null_parameters(keys: Keys, alg: str) -> None:
+    # RFC 8017 9.2 note 2 allows verifiers to accept the absent-NULL encoding; we do not:
+    # one spelling of a signed message only.
+    private = keys.rsa
+    size = (private.public_key().public_numbers().n.bit_length() + 7) // 8
+    prefix, digest = DIGEST_INFO[alg]
+    data = b"header.payload"
+    # SEQUENCE { SEQUENCE { OID }, OCTET STRING }: both lengths 2 shorter, "05 00" dropped.
+    without_null = bytes([0x30, prefix[1] - 2, 0x30, prefix[3] - 2]) + prefix[4:15] + prefix[17:]
+    assert without_null[-2] == 0x04 and len(without_null) == len(prefix) - 2
+    signature = raw_rsa_sign(private, pkcs1_block(size, without_null + digest(data).digest()))
+    assert rejects(keys.verification_for(alg), alg, data, signature) == (
+        "signature verification failed")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(PKCS1_ALGS), st.binary(max_size=300), st.data())
+def test_pkcs1v15_agrees_with_verify_on_damaged_signatures(
+    keys: Keys, alg: str, data: bytes, draw: st.DataObject
+) -> None:
+    public = keys.rsa.public_key()
+    signature = bytearray(keys.rsa.sign(data, padding.PKCS1v15(), keys_hash(alg)))
+    for _ in range(draw.draw(st.integers(0, 3))):
+        signature[draw.draw(st.integers(0, len(signature) - 1))] ^= draw.draw(st.integers(1, 255))
+    key = keys.verification_for(alg)
+    if cryptography_accepts(public, alg, data, bytes(signature)):
+        key.verify(alg, data, bytes(signature))
+    else:
+        rejects(key, alg, data, bytes(signature))
