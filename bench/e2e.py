@@ -6,6 +6,8 @@ pinned to the second, and the contenders take turns within each round::
 
     noauth, fast-same, floor-distinct, fast-distinct, mcpauth-same, mcpauth-distinct  (x rounds)
 
+in this order in odd rounds and in the reverse order in even ones (a shared machine drifts
+within a round: each contender is measured as often early as late relative to the no-auth app),
 so that each one's requests/s, p50/p99 latency and RSS are divided by those of the no-auth app
 of the same round; the medians of those ratios across rounds are the results. Every request
 is ``GET /whoami`` with ``Authorization: Bearer <RS256 token>`` (the no-auth app gets the same
@@ -22,7 +24,7 @@ and ES256 ~0.1 ms; an entry differs by algorithm only in the token's length). RS
 during the run; ``growth_second_half_mib`` (cache long full) shows whether it has stopped
 growing. The bound the default cache size implies is ``DEFAULT_CACHE_SIZE x bytes per entry``,
 the entry measured with tracemalloc in this process for RS256 and for the run's ES256 tokens
-(token string, ``AuthInfo``, frozen claims, the MCP SDK user object, the LRU node); fresh
+(token string, ``AuthInfo``, the MCP SDK user object, the LRU node); fresh
 interpreters give the RSS of the imports alone, the part that is not the cache.
 
 Then locust (``bench/locustfile.py``) runs headless for ``--locust-time`` seconds against a
@@ -69,7 +71,7 @@ DEFAULT_OUT = BENCH / "results" / "e2e.json"
 AUDIENCE = "https://mcp.example.com/mcp"
 SCOPE = "read write"
 MIB = 1024 * 1024
-#: (name, app, tokens): the order of every round.
+#: (name, app, tokens): the order of odd rounds (even rounds run it backwards).
 CONTENDERS = (
     ("noauth", "noauth", "same"),
     ("fast-same", "fast", "same"),
@@ -381,7 +383,7 @@ def measure_rps(issuer: Any, workdir: Path, script: Path, token_files: dict[str,
             cursor[name] += run["requests"] + args.connections
         runs = []
         for round_no in range(1, args.rounds + 1):
-            for name, _, tokens in CONTENDERS:
+            for name, _, tokens in CONTENDERS if round_no % 2 else CONTENDERS[::-1]:
                 server = servers[name]
                 before = server.cache_info(same)
                 run = run_wrk(server, script, token_files[tokens], "cycle", args.duration,
