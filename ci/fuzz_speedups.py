@@ -8,7 +8,7 @@ fuzzer's bytes: raw header lists, Authorization values, base64url segments, comp
 tokens, JOSE headers and claim sets (JSON-shaped values drawn from the bytes, with the names
 the checks look at), TokenChecks over token sequences, and TokenCache operation sequences.
 The only exceptions allowed are the package's own errors and ``ValueError`` from
-``b64url_decode``; anything else, or a disagreement, is a finding.
+``b64url_decode`` and ``ecdsa_der``; anything else, or a disagreement, is a finding.
 RSS is sampled as it runs: growth past ``LEAK_LIMIT_MB`` after the warm-up is a finding too.
 
 With ``MCPAUTH_FUZZ_EXT_DIR`` set, the compiled module is loaded from that directory instead
@@ -82,7 +82,7 @@ def outcome(function: Callable[..., Any], *args: Any) -> Any:
     except MCPAuthException as exc:
         return ("error", type(exc).__name__, exc.error_code, str(exc.cause))
     except ValueError as exc:
-        if function.__name__ != "b64url_decode":
+        if function.__name__ not in ("b64url_decode", "ecdsa_der"):
             raise
         return ("ValueError", str(exc))
     return ("value", type(value).__name__, repr(value))
@@ -182,6 +182,10 @@ def one_input(data: bytes) -> None:
         agree("bearer_token", headers)
     elif choice == 2:
         agree("b64url_decode", fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 120)))
+        size = fdp.PickValueInList([32, 48, 66, 1, 67])
+        agree("ecdsa_der", fdp.ConsumeBytes(fdp.PickValueInList([2 * size, 2 * size - 1,
+                                                                  fdp.ConsumeIntInRange(0, 140)])),
+              size)
     elif choice == 3:
         token = fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 600))
         agree("decode_jws", token, fdp.ConsumeIntInRange(0, 1000))

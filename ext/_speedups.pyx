@@ -30,6 +30,10 @@ import math as _math
 import re as _re
 from types import MemberDescriptorType as _MemberDescriptorType
 
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    encode_dss_signature as _encode_dss_signature,
+)
+
 
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as _BearerAuthExceptionCode,
@@ -626,6 +630,74 @@ def decode_jws(
     first two are JSON objects, or that exceeds a size cap.
     """
     return _decode_jws(token, max_token_bytes)
+
+
+# ---------------------------------------------------------------------------- ECDSA
+
+
+cdef inline Py_ssize_t _der_integer(const unsigned char* p, Py_ssize_t n, Py_ssize_t* skip):
+    # The DER content length of the unsigned big-endian ``p[:n]``: leading zero bytes dropped
+    # (one kept for 0), a zero byte added when the first one left has its high bit set.
+    cdef Py_ssize_t i = 0
+    while i < n - 1 and p[i] == 0:
+        i += 1
+    skip[0] = i
+    return n - i + (1 if p[i] & 0x80 else 0)
+
+
+cdef unsigned char* _put_der_integer(unsigned char* out, const unsigned char* p, Py_ssize_t n,
+                                     Py_ssize_t skip, Py_ssize_t length) noexcept:
+    out[0] = 0x02
+    out[1] = <unsigned char>length
+    out += 2
+    if length > n - skip:
+        out[0] = 0
+        out += 1
+    memcpy(out, p + skip, n - skip)
+    return out + n - skip
+
+
+def ecdsa_der(signature: bytes, size: int) -> bytes:
+    """The DER ``SEQUENCE { INTEGER r, INTEGER s }`` that OpenSSL verifies, of a JWS ECDSA
+    signature ``r || s`` (RFC 7518 section 3.4) whose halves are ``size`` bytes each.
+
+    Raises ``ValueError`` for a signature of another length (a DER or truncated one).
+    """
+    cdef const unsigned char* p
+    cdef Py_ssize_t k, skip_r, skip_s, len_r, len_s, content
+    cdef bytes out
+    cdef unsigned char* o
+    if type(signature) is not bytes or type(size) is not int or not 0 < size <= 66:
+        return _ecdsa_der_generic(signature, size)  # 66: P-521, the largest curve
+    k = size
+    if PyBytes_GET_SIZE(signature) != 2 * k:
+        raise ValueError("ECDSA signature is not r || s of the curve's size")
+    p = <const unsigned char*>PyBytes_AS_STRING(signature)
+    len_r = _der_integer(p, k, &skip_r)
+    len_s = _der_integer(p + k, k, &skip_s)
+    content = 4 + len_r + len_s  # at most 138: one length byte, after 0x81 from 128 on
+    out = PyBytes_FromStringAndSize(NULL, content + (3 if content >= 128 else 2))
+    o = <unsigned char*>PyBytes_AS_STRING(out)
+    o[0] = 0x30
+    if content >= 128:
+        o[1] = 0x81
+        o[2] = <unsigned char>content
+        o += 3
+    else:
+        o[1] = <unsigned char>content
+        o += 2
+    o = _put_der_integer(o, p, k, skip_r, len_r)
+    _put_der_integer(o, p + k, k, skip_s, len_s)
+    return out
+
+
+cdef object _ecdsa_der_generic(object signature, object size):
+    # The twin's code, for anything but exact bytes and a curve's size.
+    if len(signature) != 2 * size:
+        raise ValueError("ECDSA signature is not r || s of the curve's size")
+    return _encode_dss_signature(
+        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    )
 
 
 def check_header(

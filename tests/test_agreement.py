@@ -222,3 +222,31 @@ def test_auth_info_from_claims(claims: dict, identity: dict, required: tuple[str
     token = f"{b64url_json({'alg': 'RS256'})}.{b64url_json(claims)}.{b64url(b'sig')}"
     assert auth_info_outcome(c, token, claims, required) == auth_info_outcome(
         py, token, claims, required)
+
+
+ecdsa_halves = st.one_of(
+    st.binary(min_size=1, max_size=66),
+    st.builds(lambda zeros, rest: b"\x00" * zeros + rest, st.integers(0, 66),
+              st.binary(max_size=66)),
+    st.sampled_from([b"\x00", b"\x80", b"\xff", b"\x00\x80", b"\x00\x00\x01", b"\x7f"]),
+)
+
+
+@SETTINGS
+@given(st.sampled_from([32, 48, 66, 1, 63, 64, 65, 67, 100]), ecdsa_halves, ecdsa_halves,
+       st.sampled_from(["exact", "short", "long"]))
+def test_ecdsa_der(size: int, r: bytes, s: bytes, shape: str) -> None:
+    # Each half brought to `size` bytes, then the whole sometimes of the wrong length.
+    r, s = r[-size:].rjust(size, b"\x00"), s[-size:].rjust(size, b"\x00")
+    signature = {"exact": r + s, "short": (r + s)[1:], "long": r + s + b"\x00"}[shape]
+    expected = ecdsa_outcome(py.ecdsa_der, signature, size)
+    assert ecdsa_outcome(c.ecdsa_der, signature, size) == expected
+    if shape == "exact":
+        assert expected[0] == "value"
+
+
+def ecdsa_outcome(fn: Callable[..., Any], signature: bytes, size: int) -> Any:
+    try:
+        return ("value", fn(signature, size))
+    except ValueError as exc:
+        return ("ValueError", str(exc))

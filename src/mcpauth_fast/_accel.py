@@ -42,6 +42,7 @@ parse_bearer = _impl.parse_bearer
 bearer_token = _impl.bearer_token
 b64url_decode = _impl.b64url_decode
 decode_jws = _impl.decode_jws
+ecdsa_der = _impl.ecdsa_der
 check_header = _impl.check_header
 check_time_claims = _impl.check_time_claims
 TokenChecks = _impl.TokenChecks
@@ -63,6 +64,7 @@ __all__ = [
     "bearer_token",
     "b64url_decode",
     "decode_jws",
+    "ecdsa_der",
     "check_header",
     "check_time_claims",
     "TokenChecks",

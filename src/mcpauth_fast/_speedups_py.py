@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .exceptions import (
     BearerAuthExceptionCode,
@@ -40,6 +41,7 @@ __all__ = [
     "check_policy",
     "check_time_claims",
     "decode_jws",
+    "ecdsa_der",
     "extract_scopes",
     "find_authorization",
     "parse_bearer",
@@ -194,6 +196,19 @@ def _decode_rest(token: str, first: int, second: int) -> tuple[dict[str, Any], b
     except ValueError as exc:
         raise invalid_token(f"signature: {exc}") from None
     return payload, token[:second].encode("ascii"), signature
+
+
+def ecdsa_der(signature: bytes, size: int) -> bytes:
+    """The DER ``SEQUENCE { INTEGER r, INTEGER s }`` that OpenSSL verifies, of a JWS ECDSA
+    signature ``r || s`` (RFC 7518 section 3.4) whose halves are ``size`` bytes each.
+
+    Raises ``ValueError`` for a signature of another length (a DER or truncated one).
+    """
+    if len(signature) != 2 * size:
+        raise ValueError("ECDSA signature is not r || s of the curve's size")
+    return encode_dss_signature(
+        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    )
 
 
 def check_header(

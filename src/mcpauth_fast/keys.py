@@ -44,8 +44,8 @@ from typing import Any, NoReturn, final
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ._accel import ecdsa_der
 from .exceptions import invalid_token
 
 __all__ = [
@@ -386,13 +386,9 @@ def _call_ecdsa(
     data: bytes,
 ) -> None:
     # JWS carries fixed-size r || s; OpenSSL wants DER. A DER or truncated signature has
-    # the wrong length and is rejected here; r or s of 0 or >= n is rejected by OpenSSL.
-    if len(signature) != 2 * size:
-        raise InvalidSignature
-    der = encode_dss_signature(
-        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-    )
-    verify(der, data, ecdsa)
+    # the wrong length and is refused by ecdsa_der (ValueError); r or s of 0 or >= n is
+    # rejected by OpenSSL.
+    verify(ecdsa_der(signature, size), data, ecdsa)
 
 
 def _okp_verifiers(jwk: Mapping[str, Any], where: str) -> dict[str, _Verifier]:
