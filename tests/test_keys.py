@@ -1048,3 +1048,21 @@ def test_pkcs1v15_agrees_with_verify_on_damaged_signatures(
         key.verify(alg, data, bytes(signature))
     else:
         rejects(key, alg, data, bytes(signature))
+
+
+@pytest.mark.parametrize("alg", ["PS256", "PS384", "PS512"])
+def test_pss_signature_without_its_leading_zero_byte_is_refused(keys: Keys, alg: str) -> None:
+    # RFC 8017 8.1.2 step 1: a signature is exactly k octets. OpenSSL would take one whose
+    # leading zero byte was dropped (the same number), so the length is checked first.
+    hash_ = keys_hash("RS" + alg[2:])
+    pss = padding.PSS(mgf=padding.MGF1(hash_), salt_length=hash_.digest_size)
+    key = keys.verification_for(alg)
+    for _ in range(4096):  # PSS signatures are randomised: about 1 in 256 starts with 0
+        signature = keys.rsa.sign(b"header.payload", pss, hash_)
+        if signature[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 4096 tries")
+    key.verify(alg, b"header.payload", signature)
+    assert rejects(key, alg, b"header.payload", signature[1:]) == (
+        "signature verification failed")

@@ -15,6 +15,7 @@ Rules (RFC 7517, RFC 7518, RFC 8037):
 - RSA moduli are 2048 to 16384 bits (16384 is OpenSSL's own ceiling); the public exponent
   is odd, at least 3 and at most 64 bits (larger ones only make verification slower).
   PSS uses MGF1 with the same hash and a salt as long as the digest (RFC 7518 section 3.5).
+  An RSA signature is exactly the modulus' length (RFC 8017 sections 8.1.2 and 8.2.2).
 - RS256/384/512 (RSASSA-PKCS1-v1_5) are checked as RFC 8017 section 8.2.2 says: the signature
   is exactly the modulus' length, ``cryptography`` recovers the encoded message from it
   (OpenSSL checks the ``00 01 FF.. 00`` padding), and the DigestInfo it holds must equal,
@@ -328,15 +329,33 @@ def _rsa_verifiers(jwk: Mapping[str, Any], where: str) -> dict[str, _Verifier]:
     except (ValueError, UnsupportedAlgorithm):
         _refuse(where, "invalid RSA public key")
     size = (bits + 7) // 8
-    # PSS: keyword partials call straight into cryptography, without a Python frame per token.
     return {
         alg: (
             _pkcs1v15_verifier(public_key, size, alg[2:])
             if alg.startswith("RS")
-            else partial(public_key.verify, padding=pad, algorithm=hash_)
+            else _pss_verifier(public_key, size, pad, hash_)
         )
         for alg, (pad, hash_) in _RSA_PADDINGS.items()
     }
+
+
+def _pss_verifier(
+    public_key: rsa.RSAPublicKey,
+    size: int,
+    pss: padding.AsymmetricPadding,
+    hash_: hashes.HashAlgorithm,
+) -> _Verifier:
+    """RSASSA-PSS through ``cryptography``, after RFC 8017 section 8.1.2's length check, which
+    OpenSSL skips: it takes a signature one byte short, the same number without its leading
+    zero byte, as valid."""
+    verify = public_key.verify
+
+    def verify_pss(signature: bytes, data: bytes) -> None:
+        if len(signature) != size:
+            raise InvalidSignature
+        verify(signature, data, pss, hash_)
+
+    return verify_pss
 
 
 #: The DER DigestInfo before the digest, per SHA-2 size (RFC 8017 section 9.2, note 1).
