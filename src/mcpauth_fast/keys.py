@@ -78,14 +78,10 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
 }
 _PKCS1V15 = padding.PKCS1v15()
 # Padding and hash objects are shared by every RSA key: they hold no key state.
-_RSA_PADDINGS: dict[str, tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]] = {
-    alg: (
-        _PKCS1V15
-        if alg.startswith("RS")
-        else padding.PSS(mgf=padding.MGF1(hash_), salt_length=hash_.digest_size),
-        hash_,
-    )
+_PSS_PADDINGS: dict[str, tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]] = {
+    alg: (padding.PSS(mgf=padding.MGF1(hash_), salt_length=hash_.digest_size), hash_)
     for alg in _RSA_ALGORITHMS
+    if alg.startswith("PS")
     for hash_ in (_HASHES[alg[2:]],)
 }
 # crv -> (curve, coordinate size in bytes, the one JWS algorithm, its signature algorithm)
@@ -329,14 +325,14 @@ def _rsa_verifiers(jwk: Mapping[str, Any], where: str) -> dict[str, _Verifier]:
     except (ValueError, UnsupportedAlgorithm):
         _refuse(where, "invalid RSA public key")
     size = (bits + 7) // 8
-    return {
-        alg: (
-            _pkcs1v15_verifier(public_key, size, alg[2:])
-            if alg.startswith("RS")
-            else _pss_verifier(public_key, size, pad, hash_)
-        )
-        for alg, (pad, hash_) in _RSA_PADDINGS.items()
+    verifiers = {
+        alg: _pkcs1v15_verifier(public_key, size, alg[2:])
+        for alg in _RSA_ALGORITHMS
+        if alg.startswith("RS")
     }
+    for alg, (pss, hash_) in _PSS_PADDINGS.items():
+        verifiers[alg] = _pss_verifier(public_key, size, pss, hash_)
+    return verifiers
 
 
 def _pss_verifier(
