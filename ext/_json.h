@@ -157,6 +157,65 @@ bad:
     return mcpauth_json_fail();
 }
 
+/* The member names of access tokens' headers and payloads (RFC 7515, 7519, 9068, 8693 and
+   the scope claims the verifier reads), as interned strings with their hashes computed: an
+   object key spelled as one of them is that string, so it costs no allocation, and no
+   hashing when it goes into the dict or is looked up by a claim check. The table is filled
+   once at import (mcpauth_json_init) and only read after that. */
+static const char *const mcpauth_json_known_spellings[] = {
+    "alg", "typ", "kid", "cty", "jku", "x5t", "iss", "sub", "aud", "exp", "nbf", "iat",
+    "jti", "scope", "scopes", "scp", "client_id", "azp", "auth_time", "acr", "amr", "sid",
+    "cnf", "act", "roles", "groups", "entitlements", "email", "name", "tid", "ver", "uid",
+    NULL,
+};
+
+#define MCPAUTH_JSON_KNOWN_SLOTS 128
+static PyObject *mcpauth_json_known[MCPAUTH_JSON_KNOWN_SLOTS];
+
+static inline unsigned int mcpauth_json_known_slot(const unsigned char *s, Py_ssize_t n)
+{
+    /* No two names of the list share a slot (mcpauth_json_init checks it). */
+    return ((unsigned int)n + s[0] * 5u + s[n - 1] * 2u + s[n / 2] * 7u)
+           % MCPAUTH_JSON_KNOWN_SLOTS;
+}
+
+/* 0, or -1 with an exception set. */
+static int mcpauth_json_init(void)
+{
+    const char *const *name;
+    for (name = mcpauth_json_known_spellings; *name != NULL; name++) {
+        Py_ssize_t n = (Py_ssize_t)strlen(*name);
+        unsigned int slot = mcpauth_json_known_slot((const unsigned char *)*name, n);
+        PyObject *string;
+        if (mcpauth_json_known[slot] != NULL) {
+            PyErr_Format(PyExc_RuntimeError, "_json.h: %s and %U share a slot", *name,
+                         mcpauth_json_known[slot]);
+            return -1;
+        }
+        string = PyUnicode_InternFromString(*name);
+        if (string == NULL || PyObject_Hash(string) == -1) {
+            Py_XDECREF(string);
+            return -1;
+        }
+        mcpauth_json_known[slot] = string;
+    }
+    return 0;
+}
+
+/* A new reference to the known string spelled s[0..n), or NULL (no exception) if none is. */
+static inline PyObject *mcpauth_json_known_string(const unsigned char *s, Py_ssize_t n)
+{
+    PyObject *known;
+    if (n == 0 || n > 12)
+        return NULL;
+    known = mcpauth_json_known[mcpauth_json_known_slot(s, n)];
+    if (known == NULL || PyUnicode_GET_LENGTH(known) != n
+        || memcmp(PyUnicode_1BYTE_DATA(known), s, (size_t)n) != 0)
+        return NULL;
+    Py_INCREF(known);
+    return known;
+}
+
 /* A string, from just after its opening quote. */
 static PyObject *mcpauth_json_string(mcpauth_json_parser *ps)
 {
@@ -183,6 +242,24 @@ static PyObject *mcpauth_json_string(mcpauth_json_parser *ps)
     if (result != NULL)
         memcpy(PyUnicode_1BYTE_DATA(result), start, (size_t)(q - start));
     return result;
+}
+
+/* An object's key, from just after its opening quote: a known name when it is spelled as
+   one (no escapes), else any string. */
+static PyObject *mcpauth_json_key(mcpauth_json_parser *ps)
+{
+    const unsigned char *start = ps->p, *q = ps->p, *end = ps->end;
+    PyObject *known;
+    while (q < end && q - start <= 12 && *q != '"' && *q != '\\')
+        q++;
+    if (q < end && *q == '"') {
+        known = mcpauth_json_known_string(start, q - start);
+        if (known != NULL) {
+            ps->p = q + 1;
+            return known;
+        }
+    }
+    return mcpauth_json_string(ps);
 }
 
 static PyObject *mcpauth_json_number(mcpauth_json_parser *ps)
@@ -346,7 +423,7 @@ static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
             goto error;
         }
         ps->p++;
-        key = mcpauth_json_string(ps);
+        key = mcpauth_json_key(ps);
         if (key == NULL)
             goto error;
         mcpauth_json_skip_space(ps);

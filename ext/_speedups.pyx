@@ -164,6 +164,11 @@ cdef object _MISSING_REQUIRED_SCOPES = _BearerAuthExceptionCode.MISSING_REQUIRED
 # 0xFF (high bit set) for anything else. Indexed by an unsigned char, never out of bounds.
 cdef unsigned char _TOKEN68_TABLE[256]
 cdef unsigned char _B64_TABLE[256]
+# _B64_QUAD[k][c]: character c's six bits at position k of a quad, shifted into place in a
+# 24-bit group, or _B64_QUAD_BAD: a quad decodes with four loads and three ORs.
+cdef unsigned int _B64_QUAD[4][256]
+cdef enum:
+    _B64_QUAD_BAD = 0x01000000
 
 
 cdef void _init_tables() noexcept:
@@ -173,13 +178,19 @@ cdef void _init_tables() noexcept:
     cdef const unsigned char* alphabet = (
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     )
-    cdef int i
+    cdef int i, k
     memset(_TOKEN68_TABLE, 0, 256)
     memset(_B64_TABLE, 0xFF, 256)
     for i in range(68):
         _TOKEN68_TABLE[token68[i]] = 1
     for i in range(64):
         _B64_TABLE[alphabet[i]] = <unsigned char>i
+    for i in range(256):
+        for k in range(4):
+            if _B64_TABLE[i] & 0x80:
+                _B64_QUAD[k][i] = _B64_QUAD_BAD
+            else:
+                _B64_QUAD[k][i] = <unsigned int>_B64_TABLE[i] << (18 - 6 * k)
 
 
 _init_tables()
@@ -411,17 +422,15 @@ cdef int _b64_decode(
     """
     cdef Py_ssize_t full = n - n % 4
     cdef Py_ssize_t i = 0
-    cdef unsigned int a, b, c, d
+    cdef unsigned int a, b, c, d, group
     while i < full:
-        a = _B64_TABLE[src[i]]
-        b = _B64_TABLE[src[i + 1]]
-        c = _B64_TABLE[src[i + 2]]
-        d = _B64_TABLE[src[i + 3]]
-        if (a | b | c | d) & 0x80:
+        group = (_B64_QUAD[0][src[i]] | _B64_QUAD[1][src[i + 1]]
+                 | _B64_QUAD[2][src[i + 2]] | _B64_QUAD[3][src[i + 3]])
+        if group & _B64_QUAD_BAD:
             return _B64_BAD_CHARACTER
-        dst[0] = <unsigned char>((a << 2) | (b >> 4))
-        dst[1] = <unsigned char>(((b & 0x0F) << 4) | (c >> 2))
-        dst[2] = <unsigned char>(((c & 0x03) << 6) | d)
+        dst[0] = <unsigned char>(group >> 16)
+        dst[1] = <unsigned char>(group >> 8)
+        dst[2] = <unsigned char>group
         dst += 3
         i += 4
     if n - full == 2:
@@ -511,6 +520,10 @@ def b64url_decode(segment: str) -> bytes:
 
 cdef extern from "_json.h":
     object _json_loads "mcpauth_json_loads" (const char* data, Py_ssize_t n)
+    int _json_init "mcpauth_json_init" () except -1
+
+
+_json_init()
 
 
 cdef dict _json_object(bytes raw, str what):

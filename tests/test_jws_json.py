@@ -63,6 +63,12 @@ EDGES = [
     b'{"a":1,"b":2,"a":3}', b"[1,]", b'{"a":1,}', b"[1 2]", b'{"a" 1}', b'{"a":}', b"{,}",
     b"[,]", b"{1:2}", b"true", b"false", b"null", b"nul", b"tru", b"truee", b"NaN",
     b"Infinity", b"[]", b"{}", b"[[]]", b'{"":""}',
+    # keys spelled as the claim names the parser knows, and near them: escaped, longer,
+    # shorter, with a control character, unterminated, the longest known one and one more
+    b'{"iss":1,"sub":2,"aud":3,"exp":4,"scope":5,"client_id":6,"jti":7,"iss":8}',
+    b'{"i\\u0073s":1}', b'{"issx":1}', b'{"is":1}', b'{"iss\x01":1}', b'{"\x01ss":1}',
+    b'{"iss', b'{"iss\\"', b'{"entitlements":1}', b'{"entitlementsx":1}', b'{"isS":1}',
+    b'{"kid":{"kid":"kid"}}', b'{"scp":[{"scopes":null}]}', b'{"\xc3\xa9ss":1}',
     # around the document: JSON whitespace only, nothing after it, no BOM
     b" \t\n\r{} \t\n\r", b"\x0c{}", b"{}x", b"{}\x00", b"", b" ", b"\xef\xbb\xbf{}",
     # nesting: 1024 containers, not 1025
