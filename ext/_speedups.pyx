@@ -23,7 +23,7 @@ from cpython.unicode cimport (
 )
 from libc.math cimport INFINITY, floor, isfinite
 from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
-from libc.string cimport memchr, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 import binascii as _binascii
 import math as _math
@@ -584,14 +584,19 @@ cdef int _split_ascii(
     return 0
 
 
-cdef tuple _decode_rest_ascii(const unsigned char* data, Py_ssize_t n, Py_ssize_t first,
-                              Py_ssize_t second):
-    # The twin's _decode_rest: (payload, signing_input, signature).
+cdef bytes _signature_ascii(const unsigned char* data, Py_ssize_t n, Py_ssize_t second):
     cdef int error = _B64_OK
-    cdef dict payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
     cdef bytes signature = _b64_decode_ascii(data + second + 1, n - second - 1, &error)
     if error:
         raise _invalid_token(f"signature: {_B64_MESSAGES[error]}") from None
+    return signature
+
+
+cdef tuple _decode_rest_ascii(const unsigned char* data, Py_ssize_t n, Py_ssize_t first,
+                              Py_ssize_t second):
+    # The twin's _decode_rest: (payload, signing_input, signature).
+    cdef dict payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
+    cdef bytes signature = _signature_ascii(data, n, second)
     return (payload, PyBytes_FromStringAndSize(<const char*>data, second), signature)
 
 
@@ -895,6 +900,7 @@ cdef class TokenChecks:
     A header segment that passed ``check_header`` is remembered (at most
     ``HEADER_MEMO_SIZE``; when full, the memory starts over): the tokens of one issuer share
     a few headers byte for byte, and a remembered one is neither decoded nor checked again.
+    The compiled class also keeps the last one it saw, compared byte for byte.
 
     :param algorithms: the allow-list of JWS algorithms.
     :param typ: the required ``typ`` header, or None.
@@ -904,6 +910,7 @@ cdef class TokenChecks:
 
     cdef readonly object algorithms, typ, max_token_bytes, leeway, require_exp, max_age
     cdef dict _headers
+    cdef tuple _last  # (segment, checked) of the last header seen, also in _headers
 
     def __init__(
         self,
@@ -921,6 +928,7 @@ cdef class TokenChecks:
         self.require_exp = require_exp
         self.max_age = max_age
         self._headers = {}
+        self._last = None
 
     @property
     def remembered_headers(self):
@@ -931,38 +939,66 @@ cdef class TokenChecks:
         """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
         cdef Py_ssize_t n, first, second
         cdef const unsigned char* data
-        cdef object segment, checked, header = None, rest, valid_until, issuer
-        cdef PyObject* found
+        cdef object checked, header = None, payload, signing_input, signature
+        cdef object segment = None, valid_until, issuer
         if type(token) is not str or not _is_ascii(token):
             header, payload, signing_input, signature = _decode_jws_generic(
                 token, self.max_token_bytes
             )
             checked = _check_header(header, self.algorithms, self.typ)
-            rest = (payload, signing_input, signature)
         else:
             n = PyUnicode_GET_LENGTH(token)
             data = PyUnicode_1BYTE_DATA(token)
             _split_ascii(data, n, self.max_token_bytes, &first, &second)
-            segment = _ascii_str(data, first)
-            found = PyDict_GetItemWithError(self._headers, segment)
-            if found != NULL:
-                checked = <object>found
-                rest = _decode_rest_ascii(data, n, first, second)
-            else:
-                header = _decode_json_segment(data, first, "header")
-                rest = _decode_rest_ascii(data, n, first, second)
+            checked = self._last_checked(data, first)
+            if checked is None:
+                segment = _ascii_str(data, first)
+                checked = self._remembered(segment)
+                if checked is None:
+                    header = _decode_json_segment(data, first, "header")
+            payload = _decode_json_segment(data + first + 1, second - first - 1, "payload")
+            signature = _signature_ascii(data, n, second)
+            signing_input = PyBytes_FromStringAndSize(<const char*>data, second)
+            if header is not None:
                 checked = _check_header(header, self.algorithms, self.typ)
-                if len(self._headers) >= _C_HEADER_MEMO_SIZE:
-                    self._headers.clear()
-                self._headers[segment] = checked
-        payload = (<tuple>rest)[0]
+                self._remember(segment, checked)
         valid_until = _check_time_claims(
             payload, now, self.leeway, self.require_exp, self.max_age
         )
         issuer = _get(payload, "iss")
         if type(issuer) is not str or not issuer:
             raise _invalid_token("claim iss is missing or not a string")
-        return rest + (checked[0], checked[1], issuer, valid_until)
+        return (payload, signing_input, signature, checked[0], checked[1], issuer, valid_until)
+
+    cdef object _last_checked(self, const unsigned char* data, Py_ssize_t n):
+        # The header segment of the last token, compared as bytes: most tokens in a row share
+        # it, and then no str is built and nothing is hashed.
+        cdef tuple last
+        cdef str segment
+        with cython.critical_section(self):
+            last = self._last
+        if last is not None:
+            segment = <str>last[0]
+            if (PyUnicode_GET_LENGTH(segment) == n
+                    and memcmp(PyUnicode_1BYTE_DATA(segment), data, n) == 0):
+                return last[1]
+        return None
+
+    cdef object _remembered(self, str segment):
+        cdef PyObject* found = PyDict_GetItemWithError(self._headers, segment)
+        if found == NULL:
+            return None
+        with cython.critical_section(self):
+            self._last = (segment, <object>found)
+        return <object>found
+
+    cdef int _remember(self, str segment, object checked) except -1:
+        if len(self._headers) >= _C_HEADER_MEMO_SIZE:
+            self._headers.clear()
+        self._headers[segment] = checked
+        with cython.critical_section(self):
+            self._last = (segment, checked)
+        return 0
 
 
 cdef int _split_scopes(object value, list out, set seen) except -1:

@@ -180,6 +180,10 @@ def test_a_remembered_header_does_not_let_a_bad_token_through(speedups: ModuleTy
     assert "critical" in invalid(checks.check, extended, NOW)
     shorter = token_of({"alg": "ES256", "kid": "k1"}, GOOD_PAYLOAD)
     assert "typ" in invalid(checks.check, shorter, NOW)
+    # A new policy forgets every header checked under the old one, the last one included.
+    assert checks.check(token_of(header, GOOD_PAYLOAD), NOW)[3] == "ES256"
+    checks.__init__(frozenset({"RS256"}), "at+jwt")
+    assert "alg" in invalid(checks.check, token_of(header, GOOD_PAYLOAD), NOW)
 
 
 def test_the_header_memory_is_bounded(speedups: ModuleType) -> None:
