@@ -900,7 +900,6 @@ cdef class TokenChecks:
     A header segment that passed ``check_header`` is remembered (at most
     ``HEADER_MEMO_SIZE``; when full, the memory starts over): the tokens of one issuer share
     a few headers byte for byte, and a remembered one is neither decoded nor checked again.
-    The compiled class also keeps the last one it saw, compared byte for byte.
 
     :param algorithms: the allow-list of JWS algorithms.
     :param typ: the required ``typ`` header, or None.
@@ -937,6 +936,9 @@ cdef class TokenChecks:
 
     def check(self, token, now):
         """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
+        return self._check(token, now)
+
+    cdef tuple _check(self, object token, object now):
         cdef Py_ssize_t n, first, second
         cdef const unsigned char* data
         cdef object checked, header = None, payload, signing_input, signature
@@ -1097,6 +1099,11 @@ def auth_info_from_claims(token, issuer, claims, required_claims=()):
     """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
     refuse claims of the wrong shape (``invalid_token``). The AuthInfo keeps the fields, not
     the dict: its ``claims`` are decoded again from ``token`` when first read."""
+    return _auth_info_from_claims(token, issuer, claims, required_claims)
+
+
+cdef object _auth_info_from_claims(object token, object issuer, object claims,
+                                   object required_claims):
     cdef object subject, name, audience, item, client_id, exp, info
     cdef tuple slots = _AUTH_INFO_SLOTS
     subject = _get(claims, "sub")
@@ -1386,6 +1393,9 @@ cdef class TokenCache:
 
     def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
         """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
+        self._put(token, value, valid_until, kid)
+
+    cdef object _put(self, object token, object value, object valid_until, object kid):
         cdef dict entries
         cdef PyObject* p
         cdef _Node node, lru, root = self._root
@@ -1469,24 +1479,59 @@ cdef class TokenCache:
 
 
 @cython.final
-cdef class CachedVerify:
-    """``verify(token)``: the value ``cache`` holds for ``token`` at the wall clock, else
-    ``on_miss(token)``.
+cdef class VerifySteps:
+    """One verifier's way from a token to its ``AuthInfo``, every step in one call.
 
-    The whole of a warm ``JwtVerifier.verify_sync`` in one call: a hit costs what
-    ``TokenCache.get`` costs, with no Python frame around it.
+    ``verify(token, now)``: ``checks.check(token, now)`` (everything that costs no
+    signature), the key from ``find(issuer, kid, alg)`` (``missing_key(kid)`` is raised when
+    it returns None), then ``finish``. ``finish(token, unverified, key)``: the signature
+    (``key.verify``), the ``AuthInfo`` (``auth_info_from_claims`` with ``required_claims``),
+    stored in ``cache`` until the token's ``valid_until`` under ``(issuer, key.kid)``, and
+    the issuer added to ``issuers_seen``. ``verify_sync(token)``: the cache's value for
+    ``token`` at the wall clock, else ``verify(token, time.time())``.
     """
 
     cdef TokenCache _cache
-    cdef object _on_miss
+    cdef TokenChecks _checks
+    cdef object _find, _missing_key
+    cdef tuple _required_claims
+    cdef set _issuers_seen
 
-    def __init__(self, cache, on_miss):
+    def __init__(self, cache, checks, find, missing_key, required_claims, issuers_seen):
         self._cache = cache
-        self._on_miss = on_miss
+        self._checks = checks
+        self._find = find
+        self._missing_key = missing_key
+        self._required_claims = tuple(required_claims)
+        self._issuers_seen = issuers_seen
 
-    def verify(self, token):
-        """The cached value for ``token``, or what ``on_miss(token)`` returns."""
+    def verify_sync(self, token):
+        """The cached ``AuthInfo`` of ``token``, else ``verify(token, time.time())``."""
         cdef object value = self._cache._get(token, None)
         if value is None:
-            return self._on_miss(token)
+            return self._verify(token, _wall_clock())
         return value
+
+    def verify(self, token, now):
+        """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
+        return self._verify(token, now)
+
+    def finish(self, token, unverified, key):
+        """The steps after the key is found; ``unverified`` is what ``check`` returned."""
+        return self._finish(token, unverified, key)
+
+    cdef object _verify(self, object token, object now):
+        cdef tuple unverified = self._checks._check(token, now)
+        cdef object key = self._find(unverified[5], unverified[4], unverified[3])
+        if key is None:
+            raise self._missing_key(unverified[4])
+        return self._finish(token, unverified, key)
+
+    cdef object _finish(self, object token, tuple unverified, object key):
+        cdef object issuer = unverified[5]
+        cdef object info
+        key.verify(unverified[3], unverified[1], unverified[2])
+        info = _auth_info_from_claims(token, issuer, unverified[0], self._required_claims)
+        self._cache._put(token, info, unverified[6], (issuer, key.kid))
+        self._issuers_seen.add(issuer)
+        return info

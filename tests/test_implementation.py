@@ -12,7 +12,7 @@ EXPORTED = [
     "DEFAULT_MAX_TOKEN_BYTES", "MAX_HEADER_SEGMENT", "MAX_SIGNATURE_SEGMENT", "MAX_KID_LENGTH",
     "find_authorization", "parse_bearer", "bearer_token", "b64url_decode", "decode_jws",
     "check_header", "check_time_claims", "extract_scopes", "check_policy", "TokenCache",
-    "TokenChecks", "HEADER_MEMO_SIZE", "auth_info_from_claims", "CachedVerify", "ecdsa_der",
+    "TokenChecks", "HEADER_MEMO_SIZE", "auth_info_from_claims", "VerifySteps", "ecdsa_der",
 ]
 
 

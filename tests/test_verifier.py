@@ -329,6 +329,47 @@ def test_verify_sync_at_the_wall_clock_serves_hits_from_the_cache() -> None:
     assert verifier.cache.info()["size"] == 1
 
 
+class LeavingKeys(StaticKeys):
+    """Static keys whose kids can be made to leave, as a rotating JWKS makes them."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__(jwks)
+        self.listeners: list[Any] = []
+
+    def add_removal_listener(self, listener: Any) -> None:
+        self.listeners.append(listener)
+
+    def remove(self, issuer: str | None, kid: str) -> None:
+        for listener in self.listeners:
+            listener(issuer, frozenset({kid}))
+
+
+@pytest.mark.parametrize("at_wall_clock", [True, False])
+def test_verify_sync_refuses_a_key_not_at_hand_and_files_what_it_verified(
+    at_wall_clock: bool,
+) -> None:
+    key = signing_key("ES256")
+    keys = LeavingKeys({"keys": [key.jwk()]})
+    # Another clock object, even one reading the same time: verify_sync is the class's method.
+    verifier = JwtVerifier(keys) if at_wall_clock else JwtVerifier(keys, clock=lambda: time.time())
+    now = time.time()
+    with pytest.raises(MCPAuthTokenVerificationException) as info:
+        verifier.verify_sync(key.mint(claims(now), kid="other"))
+    assert str(info.value.cause) == "no key with the token's kid and alg"
+    two = LeavingKeys({"keys": [key.jwk(), signing_key("ES256", variant=2).jwk()]})
+    with pytest.raises(MCPAuthTokenVerificationException) as info:
+        JwtVerifier(two).verify_sync(key.mint(claims(now), header={"alg": "ES256"}))
+    assert str(info.value.cause) == "token has no kid and no single key matches its alg"
+    # What verify_sync verified is filed under its issuer and kid: when the kid leaves the
+    # set (told with or without the issuer), the token is no longer served from the cache.
+    for told in (ISSUER, None):
+        token = key.mint(claims(now))
+        assert verifier.verify_sync(token).issuer == ISSUER
+        assert verifier.cached(token) is not None
+        keys.remove(told, key.kid)
+        assert verifier.cached(token) is None
+
+
 def test_a_subclass_override_of_verify_sync_is_what_runs() -> None:
     seen: list[str] = []
 
@@ -344,7 +385,7 @@ def test_a_subclass_override_of_verify_sync_is_what_runs() -> None:
 
 
 def test_a_verifier_is_freed_when_no_longer_used() -> None:
-    # Its verify_sync refers back to it (a cycle): the garbage collector must break it.
+    # Its verify_sync is its steps' method, and its key source holds its eviction listener.
     verifier = wall_clock_verifier()
     verifier.verify_sync(signing_key("ES256").mint(claims(time.time())))
     ref = weakref.ref(verifier)

@@ -50,7 +50,7 @@ extract_scopes = _impl.extract_scopes
 auth_info_from_claims = _impl.auth_info_from_claims
 check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
-CachedVerify = _impl.CachedVerify
+VerifySteps = _impl.VerifySteps
 
 __all__ = [
     "IMPLEMENTATION",
@@ -72,5 +72,5 @@ __all__ = [
     "auth_info_from_claims",
     "check_policy",
     "TokenCache",
-    "CachedVerify",
+    "VerifySteps",
 ]

@@ -26,7 +26,6 @@ from .exceptions import (
 from .types import AuthInfo
 
 __all__ = [
-    "CachedVerify",
     "DEFAULT_MAX_TOKEN_BYTES",
     "HEADER_MEMO_SIZE",
     "MAX_HEADER_SEGMENT",
@@ -34,6 +33,7 @@ __all__ = [
     "MAX_SIGNATURE_SEGMENT",
     "TokenCache",
     "TokenChecks",
+    "VerifySteps",
     "auth_info_from_claims",
     "b64url_decode",
     "bearer_token",
@@ -603,23 +603,57 @@ class TokenCache:
         }
 
 
-class CachedVerify:
-    """``verify(token)``: the value ``cache`` holds for ``token`` at the wall clock, else
-    ``on_miss(token)``.
+class VerifySteps:
+    """One verifier's way from a token to its ``AuthInfo``, every step in one call.
 
-    The whole of a warm ``JwtVerifier.verify_sync`` in one call: a hit costs what
-    ``TokenCache.get`` costs, with no Python frame around it.
+    ``verify(token, now)``: ``checks.check(token, now)`` (everything that costs no
+    signature), the key from ``find(issuer, kid, alg)`` (``missing_key(kid)`` is raised when
+    it returns None), then ``finish``. ``finish(token, unverified, key)``: the signature
+    (``key.verify``), the ``AuthInfo`` (``auth_info_from_claims`` with ``required_claims``),
+    stored in ``cache`` until the token's ``valid_until`` under ``(issuer, key.kid)``, and
+    the issuer added to ``issuers_seen``. ``verify_sync(token)``: the cache's value for
+    ``token`` at the wall clock, else ``verify(token, time.time())``.
     """
 
-    __slots__ = ("_cache", "_on_miss")
+    __slots__ = ("_cache", "_checks", "_find", "_issuers_seen", "_missing_key",
+                 "_required_claims")
 
-    def __init__(self, cache: TokenCache, on_miss: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        cache: TokenCache,
+        checks: TokenChecks,
+        find: Callable[[str, str | None, str], Any],
+        missing_key: Callable[[str | None], BaseException],
+        required_claims: Iterable[str],
+        issuers_seen: set[str],
+    ) -> None:
         self._cache = cache
-        self._on_miss = on_miss
+        self._checks = checks
+        self._find = find
+        self._missing_key = missing_key
+        self._required_claims = tuple(required_claims)
+        self._issuers_seen = issuers_seen
 
-    def verify(self, token: str) -> Any:
-        """The cached value for ``token``, or what ``on_miss(token)`` returns."""
-        value = self._cache.get(token)
+    def verify_sync(self, token: str) -> AuthInfo:
+        """The cached ``AuthInfo`` of ``token``, else ``verify(token, time.time())``."""
+        value: AuthInfo | None = self._cache.get(token)
         if value is None:
-            return self._on_miss(token)
+            return self.verify(token, time.time())
         return value
+
+    def verify(self, token: str, now: float) -> AuthInfo:
+        """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
+        unverified = self._checks.check(token, now)
+        key = self._find(unverified[5], unverified[4], unverified[3])
+        if key is None:
+            raise self._missing_key(unverified[4])
+        return self.finish(token, unverified, key)
+
+    def finish(self, token: str, unverified: tuple[Any, ...], key: Any) -> AuthInfo:
+        """The steps after the key is found; ``unverified`` is what ``check`` returned."""
+        payload, signing_input, signature, alg, _kid, issuer, valid_until = unverified
+        key.verify(alg, signing_input, signature)
+        info = auth_info_from_claims(token, issuer, payload, self._required_claims)
+        self._cache.put(token, info, valid_until, (issuer, key.kid))
+        self._issuers_seen.add(issuer)
+        return info
