@@ -13,7 +13,8 @@ if not os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS"):
     from Cython.Build import cythonize
 
     ext_modules = cythonize(
-        [Extension("mcpauth_fast._speedups", ["ext/_speedups.pyx"], include_dirs=["ext"])],
+        [Extension("mcpauth_fast._speedups", ["ext/_speedups.pyx"], include_dirs=["ext"],
+                   depends=["ext/_json.h"])],
         compiler_directives={"language_level": "3"},
     )
 

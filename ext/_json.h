@@ -169,14 +169,43 @@ static const char *const mcpauth_json_known_spellings[] = {
     NULL,
 };
 
+/* The names whose values repeat from token to token (one issuer, one audience, a client's
+   scopes): the last such value is kept per name, and a value spelled as the last one is
+   that same string. So it is neither allocated nor hashed again (the scope memo, the set of
+   issuers seen and the policy's sets look these strings up). Free-threaded builds keep no
+   last values: the slots are not atomic. */
+static const char *const mcpauth_json_repeating_spellings[] = {
+    "typ", "iss", "aud", "scope", "scp", "client_id", "azp", "tid", "ver", "acr", NULL,
+};
+
+/* Longest value kept as a last value: an issuer URL or a scope string, not a document. */
+#define MCPAUTH_JSON_LAST_MAX 256
+
 #define MCPAUTH_JSON_KNOWN_SLOTS 128
 static PyObject *mcpauth_json_known[MCPAUTH_JSON_KNOWN_SLOTS];
+static char mcpauth_json_repeats[MCPAUTH_JSON_KNOWN_SLOTS];
+static PyObject *mcpauth_json_last[MCPAUTH_JSON_KNOWN_SLOTS];
 
 static inline unsigned int mcpauth_json_known_slot(const unsigned char *s, Py_ssize_t n)
 {
     /* No two names of the list share a slot (mcpauth_json_init checks it). */
     return ((unsigned int)n + s[0] * 5u + s[n - 1] * 2u + s[n / 2] * 7u)
            % MCPAUTH_JSON_KNOWN_SLOTS;
+}
+
+/* The slot of the known name spelled s[0..n), or -1 if none is. */
+static inline int mcpauth_json_known_index(const unsigned char *s, Py_ssize_t n)
+{
+    unsigned int slot;
+    PyObject *known;
+    if (n == 0 || n > 12)
+        return -1;
+    slot = mcpauth_json_known_slot(s, n);
+    known = mcpauth_json_known[slot];
+    if (known == NULL || PyUnicode_GET_LENGTH(known) != n
+        || memcmp(PyUnicode_1BYTE_DATA(known), s, (size_t)n) != 0)
+        return -1;
+    return (int)slot;
 }
 
 /* 0, or -1 with an exception set. */
@@ -199,21 +228,16 @@ static int mcpauth_json_init(void)
         }
         mcpauth_json_known[slot] = string;
     }
+    for (name = mcpauth_json_repeating_spellings; *name != NULL; name++) {
+        Py_ssize_t n = (Py_ssize_t)strlen(*name);
+        int slot = mcpauth_json_known_index((const unsigned char *)*name, n);
+        if (slot < 0) {
+            PyErr_Format(PyExc_RuntimeError, "_json.h: %s is not a known name", *name);
+            return -1;
+        }
+        mcpauth_json_repeats[slot] = 1;
+    }
     return 0;
-}
-
-/* A new reference to the known string spelled s[0..n), or NULL (no exception) if none is. */
-static inline PyObject *mcpauth_json_known_string(const unsigned char *s, Py_ssize_t n)
-{
-    PyObject *known;
-    if (n == 0 || n > 12)
-        return NULL;
-    known = mcpauth_json_known[mcpauth_json_known_slot(s, n)];
-    if (known == NULL || PyUnicode_GET_LENGTH(known) != n
-        || memcmp(PyUnicode_1BYTE_DATA(known), s, (size_t)n) != 0)
-        return NULL;
-    Py_INCREF(known);
-    return known;
 }
 
 /* A string, from just after its opening quote. */
@@ -245,21 +269,65 @@ static PyObject *mcpauth_json_string(mcpauth_json_parser *ps)
 }
 
 /* An object's key, from just after its opening quote: a known name when it is spelled as
-   one (no escapes), else any string. */
-static PyObject *mcpauth_json_key(mcpauth_json_parser *ps)
+   one (no escapes), else any string. *repeating is the slot of a name whose value repeats,
+   else -1. */
+static PyObject *mcpauth_json_key(mcpauth_json_parser *ps, int *repeating)
 {
     const unsigned char *start = ps->p, *q = ps->p, *end = ps->end;
     PyObject *known;
+    int slot;
+    *repeating = -1;
     while (q < end && q - start <= 12 && *q != '"' && *q != '\\')
         q++;
     if (q < end && *q == '"') {
-        known = mcpauth_json_known_string(start, q - start);
-        if (known != NULL) {
+        slot = mcpauth_json_known_index(start, q - start);
+        if (slot >= 0) {
             ps->p = q + 1;
+            if (mcpauth_json_repeats[slot])
+                *repeating = slot;
+            known = mcpauth_json_known[slot];
+            Py_INCREF(known);
             return known;
         }
     }
     return mcpauth_json_string(ps);
+}
+
+/* The value of a name whose values repeat, from its first byte. A string spelled exactly as
+   the last one kept for the name is that string: the last one was written without escapes
+   (its text is its value), so the same bytes followed by a quote are the same value. */
+static PyObject *mcpauth_json_repeated_value(mcpauth_json_parser *ps, int slot)
+{
+#ifdef Py_GIL_DISABLED
+    (void)slot;
+    return mcpauth_json_value(ps);
+#else
+    const unsigned char *start;
+    PyObject *last = mcpauth_json_last[slot], *value;
+    Py_ssize_t n;
+    mcpauth_json_skip_space(ps);
+    if (ps->p >= ps->end || *ps->p != '"')
+        return mcpauth_json_value(ps);
+    start = ++ps->p;
+    if (last != NULL) {
+        n = PyUnicode_GET_LENGTH(last);
+        if (ps->end - start > n && start[n] == '"'
+            && memcmp(start, PyUnicode_1BYTE_DATA(last), (size_t)n) == 0) {
+            ps->p = start + n + 1;
+            Py_INCREF(last);
+            return last;
+        }
+    }
+    value = mcpauth_json_string(ps);
+    /* As long as its text (no escape: an escape is longer than what it stands for), ASCII. */
+    if (value != NULL && PyUnicode_IS_ASCII(value)
+        && PyUnicode_GET_LENGTH(value) == ps->p - start - 1
+        && PyUnicode_GET_LENGTH(value) <= MCPAUTH_JSON_LAST_MAX) {
+        Py_INCREF(value);
+        Py_XSETREF(mcpauth_json_last[slot], value);
+    }
+    return value;
+#endif
 }
 
 static PyObject *mcpauth_json_number(mcpauth_json_parser *ps)
@@ -410,7 +478,7 @@ error:
 static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
 {
     PyObject *dict, *key, *value;
-    int state = mcpauth_json_enter(ps, '}'), rc;
+    int state = mcpauth_json_enter(ps, '}'), rc, repeating;
     if (state < 0)
         return NULL;
     dict = PyDict_New();
@@ -423,7 +491,7 @@ static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
             goto error;
         }
         ps->p++;
-        key = mcpauth_json_key(ps);
+        key = mcpauth_json_key(ps, &repeating);
         if (key == NULL)
             goto error;
         mcpauth_json_skip_space(ps);
@@ -433,7 +501,8 @@ static PyObject *mcpauth_json_object(mcpauth_json_parser *ps)
             goto error;
         }
         ps->p++;
-        value = mcpauth_json_value(ps);
+        value = repeating >= 0 ? mcpauth_json_repeated_value(ps, repeating)
+                               : mcpauth_json_value(ps);
         if (value == NULL) {
             Py_DECREF(key);
             goto error;

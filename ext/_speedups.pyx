@@ -767,6 +767,17 @@ cdef object _typ_matches(object actual, object expected):
 # ---------------------------------------------------------------------------- claims
 
 
+cdef inline double _int_as_double(object value) except? -1.0:
+    # float(value) for an exact int. Through long long when it fits: the conversion rounds to
+    # nearest, ties to even, as PyLong_AsDouble does, without its general path (an epoch
+    # time has two 30-bit digits, past PyLong_AsDouble's one-digit shortcut).
+    cdef int overflow = 0
+    cdef long long fits = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow == 0:
+        return <double>fits
+    return PyLong_AsDouble(value)
+
+
 cdef int _numeric_claim(object claims, str name, str not_a_number, double* out) except -1:
     """The twin's _numeric_claim: 0 when absent or null-and-absent, 1 with ``out`` set."""
     cdef object value = _get(claims, name)
@@ -778,7 +789,7 @@ cdef int _numeric_claim(object claims, str name, str not_a_number, double* out) 
         out[0] = PyFloat_AS_DOUBLE(value)
     elif type(value) is int:
         try:
-            out[0] = PyLong_AsDouble(value)
+            out[0] = _int_as_double(value)
         except OverflowError:
             raise _invalid_token(not_a_number) from None
     else:
@@ -1137,7 +1148,11 @@ cdef object _auth_info_from_claims(object token, object issuer, object claims,
     _set_slot(info, slots[4], client_id)
     _set_slot(info, slots[5], scopes)
     _set_slot(info, slots[6], audience)
-    _set_slot(info, slots[7], float(exp) if exp is not None else None)
+    if type(exp) is int:
+        exp = _int_as_double(exp)
+    elif exp is not None:
+        exp = float(exp)
+    _set_slot(info, slots[7], exp)
     _set_slot(info, slots[8], None)
     return info
 

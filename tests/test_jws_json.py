@@ -82,6 +82,28 @@ def test_edge_documents_agree(raw: bytes) -> None:
     assert_same(raw)
 
 
+# In this order: the parser keeps the last value of names like iss and reuses it for the
+# same text, so each document here follows one whose value is close to its own.
+REPEATED_VALUES = [
+    b'{"iss":"abc"}', b'{"iss":"abc"}', b'{"iss":"abcd"}', b'{"iss":"abc"}', b'{"iss":"ab"}',
+    b'{"iss":"ab\\u0063"}', b'{"iss":"ab"}', b'{"iss":"ab\\"c"}', b'{"iss":"ab"c"}',
+    b'{"iss":"ab\\\\"}', b'{"iss":"ab\\"}', b'{"iss":"ab"}', b'{"iss":"ab', b'{"iss":"ab"', b'{"iss":"ab",}', b'{"iss": \t"ab" }',
+    b'{"iss":"ab\x01"}', b'{"iss":"ab\x00"}', b'{"iss":1}', b'{"iss":["ab"]}', b'{"iss":null}',
+    b'{"iss":"ab"}', b'{"iss":"\xc3\xa9"}', b'{"iss":"\xc3\xa9"}', b'{"iss":"\xc3"}',
+    b'{"iss":"' + b"x" * 256 + b'"}', b'{"iss":"' + b"x" * 256 + b'"}',
+    b'{"iss":"' + b"x" * 257 + b'"}', b'{"iss":"' + b"x" * 257 + b'"}', b'{"iss":""}',
+    b'{"iss":""}', b'{"iss":"\\u0000"}', b'{"iss":""', b'{"act":{"iss":""},"iss":"a"}',
+    b'{"scope":"a b","aud":["a","b"],"client_id":"c","typ":"at+jwt"}',
+    b'{"scope":"a b","aud":"a","client_id":"c\\u0000","typ":"at+jwt"}',
+    b'{"scope":"a b","aud":"a","client_id":"c","scp":"x"}',
+]
+
+
+def test_repeated_values_agree() -> None:
+    for raw in REPEATED_VALUES:
+        assert_same(raw)
+
+
 @pytest.mark.parametrize(("raw", "expected"), [
     (b'{"n":18446744073709551615,"m":18446744073709551616,"z":-0,"f":-0.0}',
      "{'n': 18446744073709551615, 'm': 1.8446744073709552e+19, 'z': 0, 'f': -0.0}"),
