@@ -1086,7 +1086,15 @@ cdef extern from *:
     int _set_slot "__mcpauth_set_slot" (object obj, object descr, object value) except -1
 
 
-cdef object _new_object = object.__new__
+cdef extern from *:
+    """
+    /* object.__new__(type) without the call: what object_new does for a class that is not
+       abstract and takes no arguments (the import checks AuthInfo is such a class). */
+    static PyObject *__mcpauth_new_instance(PyObject *type) {
+        return ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    }
+    """
+    object _new_instance "__mcpauth_new_instance" (object type)
 
 
 cdef tuple _auth_info_slots():
@@ -1096,6 +1104,8 @@ cdef tuple _auth_info_slots():
                         "audience", "expires_at", "_sdk_user")
     if set(names) != set(_AuthInfo.__slots__) - {"__weakref__"}:
         raise ImportError("AuthInfo's slots changed: update _speedups.auth_info_from_claims")
+    if "__new__" in _AuthInfo.__dict__ or getattr(_AuthInfo, "__abstractmethods__", None):
+        raise ImportError("AuthInfo has a __new__ or is abstract: update _speedups")
     descriptors = tuple(_AuthInfo.__dict__[name] for name in names)
     for descriptor in descriptors:
         if type(descriptor) is not _MemberDescriptorType:
@@ -1115,7 +1125,7 @@ def auth_info_from_claims(token, issuer, claims, required_claims=()):
 
 cdef object _auth_info_from_claims(object token, object issuer, object claims,
                                    object required_claims):
-    cdef object subject, name, audience, item, client_id, exp, info
+    cdef object subject, name, audience, item, client_id, exp, info, jti
     cdef tuple slots = _AUTH_INFO_SLOTS
     subject = _get(claims, "sub")
     if type(subject) is not str or not subject:
@@ -1123,7 +1133,8 @@ cdef object _auth_info_from_claims(object token, object issuer, object claims,
     for name in required_claims:
         if _get(claims, name) is None:
             raise _invalid_token(f"claim {name} is required")
-    if "jti" in claims and type(claims["jti"]) is not str:
+    jti = _get(claims, "jti")
+    if (jti is not None and type(jti) is not str) or (jti is None and "jti" in claims):
         raise _invalid_token("claim jti is not a string")
     audience = _get(claims, "aud")
     if audience is not None and type(audience) is not str:
@@ -1140,7 +1151,7 @@ cdef object _auth_info_from_claims(object token, object issuer, object claims,
             client_id = None
     exp = _get(claims, "exp")
     scopes = _extract_scopes(claims)
-    info = _new_object(_AuthInfo)
+    info = _new_instance(_AuthInfo)
     _set_slot(info, slots[0], token)
     _set_slot(info, slots[1], issuer)
     _set_slot(info, slots[2], subject)

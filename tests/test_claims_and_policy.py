@@ -207,3 +207,18 @@ def test_issuer_is_checked_before_audience_and_scopes(speedups: ModuleType) -> N
     assert error.code is Code.INVALID_ISSUER
     error = policy_error(speedups, "https://issuer.example.com", "bad", (), ISS, AUD, ("read",))
     assert error.code is Code.INVALID_AUDIENCE
+
+
+@pytest.mark.parametrize("jti,accepted", [
+    ("absent", True), ("a1b2", True), ("", True), (None, False), (7, False), ([], False),
+])
+def test_jti_is_a_string_when_present(speedups: ModuleType, jti: Any, accepted: bool) -> None:
+    claims: dict[str, Any] = {"sub": "alice", "exp": NOW + 60}
+    if jti != "absent":
+        claims["jti"] = jti
+    build = speedups.auth_info_from_claims
+    if accepted:
+        assert build("t.t.t", "https://issuer.example.com", claims).subject == "alice"
+    else:
+        assert reason(build, "t.t.t", "https://issuer.example.com", claims) == (
+            "claim jti is not a string")
