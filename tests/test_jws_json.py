@@ -87,7 +87,8 @@ def test_edge_documents_agree(raw: bytes) -> None:
 REPEATED_VALUES = [
     b'{"iss":"abc"}', b'{"iss":"abc"}', b'{"iss":"abcd"}', b'{"iss":"abc"}', b'{"iss":"ab"}',
     b'{"iss":"ab\\u0063"}', b'{"iss":"ab"}', b'{"iss":"ab\\"c"}', b'{"iss":"ab"c"}',
-    b'{"iss":"ab\\\\"}', b'{"iss":"ab\\"}', b'{"iss":"ab"}', b'{"iss":"ab', b'{"iss":"ab"', b'{"iss":"ab",}', b'{"iss": \t"ab" }',
+    b'{"iss":"ab\\\\"}', b'{"iss":"ab\\"}', b'{"iss":"ab"}', b'{"iss":"ab', b'{"iss":"ab"',
+    b'{"iss":"ab",}', b'{"iss": \t"ab" }',
     b'{"iss":"ab\x01"}', b'{"iss":"ab\x00"}', b'{"iss":1}', b'{"iss":["ab"]}', b'{"iss":null}',
     b'{"iss":"ab"}', b'{"iss":"\xc3\xa9"}', b'{"iss":"\xc3\xa9"}', b'{"iss":"\xc3"}',
     b'{"iss":"' + b"x" * 256 + b'"}', b'{"iss":"' + b"x" * 256 + b'"}',
