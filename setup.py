@@ -14,7 +14,7 @@ if not os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS"):
 
     ext_modules = cythonize(
         [Extension("mcpauth_fast._speedups", ["ext/_speedups.pyx"], include_dirs=["ext"],
-                   depends=["ext/_json.h"])],
+                   depends=["ext/_json.h", "ext/_scan.h"])],
         compiler_directives={"language_level": "3"},
     )
 

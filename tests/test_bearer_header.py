@@ -104,3 +104,25 @@ def test_bearer_token_combines_both(speedups: ModuleType) -> None:
     with pytest.raises(MCPAuthBearerAuthException) as info:
         speedups.bearer_token([(b"host", b"h")])
     assert info.value.code is Code.MISSING_AUTH_HEADER
+
+
+B64TOKEN_BYTES = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+)
+
+
+@pytest.mark.parametrize("position", [0, 1, 7, 15, 16, 17, 31, 32, 47, 48, 63, 64, 65, 71])
+def test_every_byte_is_classified_at_every_place(speedups: ModuleType, position: int) -> None:
+    # The compiled scan checks 16 bytes at a time and the rest one by one: each of the 256
+    # byte values, at each place of a block and after the last whole one, is accepted exactly
+    # when RFC 6750's b64token allows it.
+    for byte in range(256):
+        token = bytearray(b"a" * 72)
+        token[position] = byte
+        value = b"Bearer " + bytes(token)
+        if byte == 0x20 and position == 0:  # one more space between scheme and token
+            assert speedups.parse_bearer(value) == token[1:].decode()
+        elif byte in B64TOKEN_BYTES or (byte == 0x3D and position == 71):  # "=" only at the end
+            assert speedups.parse_bearer(value) == token.decode()
+        else:
+            assert bearer_code(speedups, value) is Code.INVALID_AUTH_HEADER_FORMAT, byte
