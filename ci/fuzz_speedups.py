@@ -98,6 +98,9 @@ def agree(name: str, *args: Any) -> None:
 #: Names the checks look at, so generated objects hit them, and one they ignore.
 NAMES = ["alg", "kid", "typ", "crit", "exp", "nbf", "iat", "iss", "sub", "aud", "scope",
          "scopes", "scp", "client_id", "azp", "jti", "x"]
+#: TokenCache keys: short ones, and long ones of one length sharing their last 16 characters.
+CACHE_TOKENS = ["a", "b", "c", "d", "e", "f", "g", "h1.-the.same.tail16", "h2.-the.same.tail16",
+                "h1..-the.same.tail16", "\u00e9.-the.same.tail16"]
 STRINGS = ["RS256", "ES256", "EdDSA", "none", "HS256", "at+jwt", "application/AT+JWT", "JWT",
            "read write", " read  read\twrite ", "k1", "", "https://issuer.example",
            "https://issuer.example/", "https://mcp.example/mcp"]
@@ -215,7 +218,8 @@ def one_input(data: bytes) -> None:
         b = twin.TokenCache(a.maxsize)
         for _ in range(fdp.ConsumeIntInRange(0, 30)):
             op = fdp.ConsumeIntInRange(0, 3)
-            token = fdp.PickValueInList(["a", "b", "c", "d", "e", "f", "g"])
+            # A new str each time, as a request's; the long ones share a compiled front slot.
+            token = fdp.PickValueInList(CACHE_TOKENS).encode().decode()
             when = fdp.ConsumeFloatInRange(0, 100)
             kid = fdp.PickValueInList([None, "k1", ("iss", "k2")])
             results = []

@@ -125,6 +125,7 @@ cdef extern from *:
     PyObject* _tuple_item "PyTuple_GET_ITEM"(object t, Py_ssize_t i) noexcept
     PyObject* _list_item "PyList_GET_ITEM"(object t, Py_ssize_t i) noexcept
     void _decref "Py_DECREF"(PyObject* o) noexcept
+    bint _str_is_ascii "PyUnicode_IS_ASCII"(object o) noexcept
     const Py_ssize_t PY_SSIZE_T_MAX
 
 DEFAULT_MAX_TOKEN_BYTES = 8192
@@ -1256,6 +1257,83 @@ cdef class _Node:
         self.kid = kid
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* The front slot (of mask + 1) of an ASCII text of n bytes: its length and its last 16
+       bytes (a token's signature) mixed. */
+    static Py_ssize_t __mcpauth_front_slot(const unsigned char *p, Py_ssize_t n,
+                                           Py_ssize_t mask) {
+        uint64_t a = 0, b = 0, h;
+        Py_ssize_t i;
+        if (n >= 16) {
+            memcpy(&a, p + n - 8, 8);
+            memcpy(&b, p + n - 16, 8);
+        } else {
+            for (i = 0; i < n; i++)
+                a = (a << 8 | a >> 56) ^ p[i];
+        }
+        h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)n) * 0xBF58476D1CE4E5B9ULL;
+        return (Py_ssize_t)((h ^ (h >> 31)) & (uint64_t)mask);
+    }
+    /* a[0..n) == b[0..n), in a time that depends on n alone: how long a prefix an attacker's
+       token shares with a cached one is not told by the clock. */
+    static int __mcpauth_same_bytes(const unsigned char *a, const unsigned char *b,
+                                    Py_ssize_t n) {
+        uint64_t diff = 0, x, y;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            diff |= x ^ y;
+        }
+        for (; i < n; i++)
+            diff |= (uint64_t)(a[i] ^ b[i]);
+        return diff == 0;
+    }
+    """
+    Py_ssize_t _front_slot_of "__mcpauth_front_slot" (
+        const unsigned char* p, Py_ssize_t n, Py_ssize_t mask
+    ) noexcept nogil
+    bint _same_bytes "__mcpauth_same_bytes" (
+        const unsigned char* a, const unsigned char* b, Py_ssize_t n
+    ) noexcept nogil
+
+
+#: Front slots per cache: the power of two at or above twice maxsize, within these bounds.
+cdef Py_ssize_t _FRONT_MIN = 64
+cdef Py_ssize_t _FRONT_MAX = 65536
+
+
+cdef inline Py_ssize_t _front_slot(list front, object token) noexcept:
+    # -1 when there is no front, or the token is not an exact ASCII str (those use the dict).
+    if front is None or type(token) is not str or not _str_is_ascii(token):
+        return -1
+    return _front_slot_of(PyUnicode_1BYTE_DATA(token), PyUnicode_GET_LENGTH(token),
+                          _list_size(front) - 1)
+
+
+cdef list _new_front(object maxsize):
+    cdef Py_ssize_t size = _FRONT_MIN
+    if maxsize == 0:
+        return None
+    while size < _FRONT_MAX and size < 2 * maxsize:
+        size *= 2
+    return [None] * size
+
+
+cdef inline bint _same_token(object key, object token) noexcept:
+    # ``key == token`` for the exact ASCII str ``token``.
+    if key is token:
+        return True
+    if type(key) is not str or not _str_is_ascii(key):
+        return False
+    if PyUnicode_GET_LENGTH(key) != PyUnicode_GET_LENGTH(token):
+        return False
+    return _same_bytes(PyUnicode_1BYTE_DATA(key), PyUnicode_1BYTE_DATA(token),
+                       PyUnicode_GET_LENGTH(token))
+
+
 # The list code never assumes more than it checks: code run by a key's __eq__, a value's
 # destructor or the garbage collector's tp_clear can leave a node half linked, and a
 # crash is not an acceptable answer to that. The locals hold references, so no node is
@@ -1307,7 +1385,14 @@ cdef class TokenCache:
     # lookup and a few pointer moves, and allocates nothing. Dict operations hash and
     # compare keys, which may run arbitrary code that reenters the cache (clear() swaps
     # the dict): they always work on a local reference to the dict.
+    #
+    # In front of the dict, _front: slots of nodes chosen by a token's length and last 16
+    # bytes. A request's token is a new str each time, and hashing it for the dict (SipHash
+    # over the whole token) is most of what a hit costs; the slot is found without hashing,
+    # and its node is used when its key is linked and equal (compared in constant time).
+    # A slot that holds another token, or none, sends the lookup to the dict as before.
     cdef dict _entries
+    cdef list _front  # None when the cache holds nothing (maxsize 0)
     cdef _Node _root
     cdef object _maxsize
     cdef Py_ssize_t _limit  # maxsize when it is an exact int that fits; else use _maxsize
@@ -1341,6 +1426,7 @@ cdef class TokenCache:
                     self._limit_is_c = True
             self._hits = 0
             self._misses = 0
+            self._front = _new_front(maxsize)
             old = None  # the old entries go (and their destructors run) in a consistent state
 
     def __dealloc__(self):
@@ -1353,6 +1439,8 @@ cdef class TokenCache:
         cdef _Node node, after
         cdef dict old = self._entries
         self._entries = {}
+        if self._front is not None:
+            self._front = [None] * _list_size(self._front)
         if root is None:
             return old
         # Detach the whole chain from the root first: reentrant code sees an empty cache.
@@ -1371,7 +1459,35 @@ cdef class TokenCache:
         cdef dict entries = self._entries
         cdef object removed = entries.pop(key)
         _unlink(<_Node>removed)
+        self._forget(<_Node>removed)
         return 0
+
+    cdef void _forget(self, _Node node) noexcept:
+        # Empty the front slot that holds ``node`` (no longer in the cache), so that it is
+        # freed now; a slot left holding it would still never serve it (it is unlinked).
+        cdef list front = self._front
+        cdef Py_ssize_t slot = _front_slot(front, node.key)
+        if slot >= 0 and <object>_list_item(front, slot) is node:
+            front[slot] = None
+
+    cdef _Node _lookup(self, dict entries, object token):
+        # The node stored for ``token``, or None: through its front slot when that holds it,
+        # else through the dict (and then the slot is given to it).
+        cdef list front = self._front
+        cdef Py_ssize_t slot = _front_slot(front, token)
+        cdef object held
+        cdef PyObject* p
+        if slot >= 0:
+            held = <object>_list_item(front, slot)
+            if (held is not None and (<_Node>held).prev is not None
+                    and _same_token((<_Node>held).key, token)):
+                return <_Node>held
+        p = PyDict_GetItemWithError(entries, token)
+        if p == NULL:
+            return None
+        if slot >= 0 and (<_Node>p).prev is not None:
+            front[slot] = <object>p
+        return <_Node>p
 
     @property
     def maxsize(self) -> int:
@@ -1395,11 +1511,10 @@ cdef class TokenCache:
         cdef bint expired
         with cython.critical_section(self):
             entries = self._entries
-            p = PyDict_GetItemWithError(entries, token)
-            if p == NULL:
+            node = self._lookup(entries, token)
+            if node is None:
                 self._misses += 1
                 return None
-            node = <_Node>p
             if now is None:
                 # time.time() reads the same clock; read here it costs no Python call.
                 if node.valid_until_is_float:
@@ -1427,6 +1542,7 @@ cdef class TokenCache:
         cdef PyObject* p
         cdef _Node node, lru, root = self._root
         cdef object existing
+        cdef Py_ssize_t slot
         with cython.critical_section(self):
             if self._limit_is_c:
                 if self._limit == 0:
@@ -1451,6 +1567,9 @@ cdef class TokenCache:
                 _append(root, node)
             else:
                 _move_to_end(root, node)
+            slot = _front_slot(self._front, token)
+            if slot >= 0:
+                self._front[slot] = node
             while True:
                 entries = self._entries
                 if self._limit_is_c:
@@ -1462,9 +1581,11 @@ cdef class TokenCache:
                 if lru is None or lru is root:
                     break
                 _unlink(lru)
+                self._forget(lru)
                 existing = entries.pop(lru.key, None)
                 if existing is not None and existing is not lru:
                     _unlink(<_Node>existing)
+                    self._forget(<_Node>existing)
 
     def evict_kid(self, kid: Any) -> int:
         """Drop every entry stored with ``kid``; return how many were dropped."""
