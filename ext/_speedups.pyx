@@ -1431,6 +1431,7 @@ cdef class TokenCache:
 
     def __dealloc__(self):
         # Unchain the nodes so that freeing them never recurses along the list.
+        self._front = None  # and no new front for a cache that is going away
         self._drop_all()
 
     cdef dict _drop_all(self):

@@ -392,3 +392,13 @@ def test_a_verifier_is_freed_when_no_longer_used() -> None:
     del verifier
     gc.collect()
     assert ref() is None
+
+
+def test_the_policy_is_fixed_at_construction() -> None:
+    # The verification steps hold the key source's find and the required claims: neither can
+    # be swapped afterwards for a verifier that would then disagree with itself.
+    verifier = verifier_for("ES256", required_claims=["tenant"])
+    assert verifier.required_claims == ("tenant",)
+    for name in ("keys", "required_claims"):
+        with pytest.raises(AttributeError):
+            setattr(verifier, name, None)

@@ -64,7 +64,7 @@ class JwtVerifier:
         if leeway < 0 or max_token_bytes <= 0:
             raise ValueError("leeway must be >= 0 and max_token_bytes > 0")
         self._keys = keys
-        self.required_claims = tuple(required_claims)
+        self._required_claims = tuple(required_claims)
         self.cache = TokenCache(cache_size)
         # The policy of the checks that cost no signature lives there, and only there.
         self._checks: _TokenChecks = TokenChecks(
@@ -73,7 +73,7 @@ class JwtVerifier:
         self._issuers_seen: set[str] = set()
         # Every step after the cache, in one compiled call (no Python frame between them).
         self._steps: _VerifySteps = VerifySteps(
-            self.cache, self._checks, keys.find, no_key, self.required_claims,
+            self.cache, self._checks, keys.find, no_key, self._required_claims,
             self._issuers_seen,
         )
         self.clock = clock
@@ -96,6 +96,11 @@ class JwtVerifier:
         """Where keys come from; fixed at construction (the verification steps hold its
         ``find``)."""
         return self._keys
+
+    @property
+    def required_claims(self) -> tuple[str, ...]:
+        """Fixed at construction, like the rest of the policy."""
+        return self._required_claims
 
     @property
     def algorithms(self) -> frozenset[str]:
