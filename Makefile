@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz fuzz-native bench bench-micro bench-e2e bench-hostile bench-rss bench-check bench-baseline clean
+.PHONY: install test lint demo fuzz fuzz-native bench bench-micro bench-e2e bench-instructions bench-hostile bench-rss bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,14 +46,19 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-# All of it: the micro suite (pytest-benchmark), then end to end (wrk, locust) and the chart.
-bench: bench-micro bench-e2e
+# All of it: the micro suite (pytest-benchmark), then end to end (wrk, locust) and the chart,
+# then the server's instructions per request end to end (valgrind).
+bench: bench-micro bench-e2e bench-instructions
 
 bench-micro: $(BENCH_STAMP)
 	bench/run.sh $(PY) 1 bench/results
 
 bench-e2e: $(BENCH_STAMP)
 	bench/run_e2e.sh $(PY)
+
+# Repeatable on a busy machine: instruction counts do not swing with the neighbours' load.
+bench-instructions: $(BENCH_STAMP)
+	bench/run_e2e.sh $(PY) instructions
 
 # Hostile tokens mixed under locust against the fast app, bounded by HOSTILE_SECONDS; exit 1 on
 # a 5xx, a wrong decision, a request error, RSS growth or a traceback/token in the server log.

@@ -228,15 +228,17 @@ class Server:
     """One app in its own uvicorn process, pinned to ``core``."""
 
     def __init__(self, app: str, issuer: Any, core: int | None, workdir: Path,
-                 label: str) -> None:
+                 label: str, wrapper: tuple[str, ...] = (), start_timeout: float = 30,
+                 env: dict[str, str] | None = None) -> None:
+        """``wrapper``: a command the server runs under (valgrind, say)."""
         self.app, self.port, self.label, self.core = app, free_port(), label, core
         self.log_path = workdir / f"server-{label}.log"
-        cmd = [sys.executable, str(APPS_PY), app, "--port", str(self.port),
+        cmd = [*wrapper, sys.executable, str(APPS_PY), app, "--port", str(self.port),
                "--issuer", issuer.issuer, "--jwks-uri", issuer.jwks_uri, "--audience", AUDIENCE]
         with self.log_path.open("w") as log_file:
             self.proc = subprocess.Popen(pinned(cmd, core), stdout=log_file, stderr=log_file,
-                                         cwd=ROOT)
-        deadline = time.monotonic() + 30
+                                         cwd=ROOT, env=env)
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 get(self.port, "/whoami")
@@ -271,11 +273,11 @@ class Server:
         status, body = get(self.port, "/_bench/cache", token)
         return json.loads(body) if status == 200 else None
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(15)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

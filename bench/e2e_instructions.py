@@ -1,0 +1,234 @@
+"""End to end, counted: the instructions the server process executes per request.
+
+The same apps as ``bench/e2e.py`` (``bench/e2e_apps.py``: uvicorn, uvloop, httptools, one
+worker), the same issuer, tokens and requests over real sockets on 127.0.0.1, but each server
+runs under valgrind's cachegrind, which counts the instructions it executes in user space.
+Requests per second on a shared machine swing by 2-3x within seconds (other tenants); an
+instruction count does not: it is the same for the same binary and the same requests, whatever
+the machine is doing. This makes the end-to-end comparison repeatable, including the server's
+own work (sockets, HTTP parsing, the event loop) that in-process benchmarks leave out.
+
+Each contender is served twice, from a fresh process each time: both get the same warm-up
+(for ``fast-distinct``, more tokens than the cache holds, so that every measured request also
+evicts), then one gets ``--short`` and the other ``--long`` more requests; the difference of
+the two totals divided by the difference of the counts is the cost of one request, without
+the start-up and shutdown. Requests go over ``--connections`` keep-alive connections at once;
+every response must be 200. ``PYTHONHASHSEED=0`` in the servers: the same hashes each run.
+
+What the figures are: the no-auth app's instructions per request divided by a contender's
+("x noauth", as requests/s would be if every instruction took the same time). Instructions
+are not time: the kernel's share of a request (the same for every app) is not counted, which
+makes the ratios lower than requests/s would be, and the RSA arithmetic of a signature check
+runs several instructions per cycle where the interpreter runs about one, which makes the
+distinct-token rows much lower than requests/s. So compare rows of the same kind: the same
+token against no auth, ``fast-distinct`` against ``floor-distinct`` (the bare signature check),
+fast against mcpauth. uvicorn's 0.1 s timer (its ``Date`` header) runs ~50x more often per
+request under valgrind than natively: a few hundred instructions per request, in every app.
+
+    python bench/e2e_instructions.py               # about 2 minutes on 2 cores
+    python bench/e2e_instructions.py --only noauth fast-same
+
+Writes ``bench/results/e2e-instructions.json``. Needs valgrind (Debian: ``apt-get install
+valgrind``); uses both cores (counts do not depend on what else runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from e2e import (  # noqa: E402  (bench/ is not a package)
+    AUDIENCE,
+    SCOPE,
+    Server,
+    app_versions,
+    issuer_running,
+    log,
+    mint_to_file,
+)
+
+from mcpauth_fast.verifier import DEFAULT_CACHE_SIZE  # noqa: E402
+
+DEFAULT_OUT = BENCH / "results" / "e2e-instructions.json"
+#: (name, app, tokens), as in bench/e2e.py.
+CONTENDERS = (
+    ("noauth", "noauth", "same"),
+    ("fast-same", "fast", "same"),
+    ("floor-distinct", "floor", "distinct"),
+    ("fast-distinct", "fast", "distinct"),
+    ("mcpauth-same", "mcpauth", "same"),
+    ("mcpauth-distinct", "mcpauth", "distinct"),
+)
+#: The warm-up of fast-distinct: more tokens than its cache holds, so that the measured
+#: requests evict.
+FILL_CACHE = DEFAULT_CACHE_SIZE + 256
+
+
+def send_requests(port: int, tokens: list[str], connections: int) -> None:
+    """GET /whoami with each token once, over ``connections`` keep-alive connections."""
+
+    def one_connection(share: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            for token in share:
+                conn.request("GET", "/whoami", headers={"Authorization": f"Bearer {token}"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"status {response.status}: {body[:200]!r}")
+        finally:
+            conn.close()
+
+    shares = [tokens[i::connections] for i in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(one_connection, [s for s in shares if s]))
+
+
+def cachegrind_total(path: Path) -> int:
+    """The instruction total (``summary: Ir``) of a cachegrind output file."""
+    for line in path.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary in {path}")
+
+
+def count_run(issuer: Any, workdir: Path, label: str, app: str, tokens: list[str],
+              warmup: int, measured: int, connections: int) -> int:
+    """Total instructions of one server process: start, warm-up, ``measured`` requests, stop."""
+    out = workdir / f"cachegrind-{label}-{measured}.out"
+    wrapper = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--branch-sim=no",
+               f"--cachegrind-out-file={out}")
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    server = Server(app, issuer, None, workdir, f"{label}-{measured}", wrapper=wrapper,
+                    start_timeout=300, env=env)
+    try:
+        send_requests(server.port, tokens[:warmup], connections)
+        send_requests(server.port, tokens[warmup:warmup + measured], connections)
+    finally:
+        server.stop(timeout=300)
+    if server.proc.returncode not in (0, -2):
+        raise RuntimeError(f"{label} exited {server.proc.returncode}:\n"
+                           f"{server.log_path.read_text()[-2000:]}")
+    return cachegrind_total(out)
+
+
+def measure(issuer: Any, workdir: Path, name: str, app: str, tokens: list[str],
+            args: argparse.Namespace) -> dict[str, Any]:
+    warmup = FILL_CACHE if name == "fast-distinct" else args.warmup
+    need = warmup + args.long
+    if len(tokens) < need:
+        raise RuntimeError(f"{name}: {need} tokens needed, {len(tokens)} given")
+    with ThreadPoolExecutor(2) as pool:  # both runs at once: counts don't depend on timing
+        short, long = pool.map(
+            lambda n: count_run(issuer, workdir, name, app, tokens, warmup, n,
+                                args.connections), (args.short, args.long))
+    per_request = (long - short) / (args.long - args.short)
+    log(f"{name:17s} {per_request:10.0f} instructions per request "
+        f"({short} and {long} in all)")
+    return {"instructions_per_request": per_request, "total_short": short,
+            "total_long": long, "warmup": warmup}
+
+
+def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    base = results.get("noauth", {}).get("instructions_per_request")
+    ratios: dict[str, float] = {}
+    if base:
+        for name, r in results.items():
+            ratios[f"{name} x noauth"] = base / r["instructions_per_request"]
+
+    def pair(a: str, b: str) -> None:
+        if a in results and b in results:
+            ratios[f"{a} x {b}"] = (results[b]["instructions_per_request"]
+                                    / results[a]["instructions_per_request"])
+
+    pair("fast-distinct", "floor-distinct")
+    pair("fast-same", "mcpauth-same")
+    pair("fast-distinct", "mcpauth-distinct")
+    return ratios
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+             f"server instructions per request (cachegrind; {report['config']['long']} - "
+             f"{report['config']['short']} requests over {report['config']['connections']} "
+             "connections, RS256)"]
+    base = report["results"].get("noauth", {}).get("instructions_per_request")
+    for name, r in report["results"].items():
+        ratio = f"  x noauth {base / r['instructions_per_request']:.3f}" if base else ""
+        lines.append(f"  {name:17s} {r['instructions_per_request']:10.0f}{ratio}")
+    lines += [f"{k}: {v:.3f}" for k, v in report["ratios"].items() if "x noauth" not in k]
+    return "\n".join(lines)
+
+
+def make_tokens(issuer: Any, workdir: Path, kinds: set[str], count: int
+                ) -> dict[str, list[str]]:
+    """``count`` requests' tokens of each kind: one token repeated, or distinct tokens."""
+    tokens: dict[str, list[str]] = {}
+    if "same" in kinds:
+        tokens["same"] = [issuer.mint(sub="alice", scope=SCOPE, aud=AUDIENCE, ttl=3 * 3600)
+                          ] * count
+    if "distinct" in kinds:
+        path = mint_to_file(issuer, workdir / "distinct.txt", count, "RS256")
+        tokens["distinct"] = path.read_text().split()
+    return tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    names = [c[0] for c in CONTENDERS]
+    parser.add_argument("--only", nargs="+", choices=names, default=names,
+                        help="contenders to count (noauth is always counted)")
+    parser.add_argument("--short", type=int, default=200, help="requests of the short run")
+    parser.add_argument("--long", type=int, default=1000, help="requests of the long run")
+    parser.add_argument("--warmup", type=int, default=100,
+                        help=f"requests before the measured ones (fast-distinct: {FILL_CACHE})")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    args = parser.parse_args(argv)
+    if not 0 < args.short < args.long:
+        parser.error("0 < --short < --long")
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (Debian: apt-get install -y valgrind)")
+    chosen = [c for c in CONTENDERS if c[0] == "noauth" or c[0] in args.only]
+    started = time.time()
+    workdir = Path(tempfile.mkdtemp(prefix="mcpauth-e2e-instr-"))
+    report: dict[str, Any] = {
+        "benchmark": "e2e-instructions", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": app_versions(),
+        "config": {"short": args.short, "long": args.long, "warmup": args.warmup,
+                   "fill_cache": FILL_CACHE, "connections": args.connections, "alg": "RS256",
+                   "server": "uvicorn, uvloop, httptools, 1 worker, no access log, "
+                             "under valgrind --tool=cachegrind"},
+    }
+    try:
+        with issuer_running(workdir) as issuer:
+            tokens = make_tokens(issuer, workdir, {c[2] for c in chosen},
+                                 FILL_CACHE + args.long)
+            report["results"] = {name: measure(issuer, workdir, name, app, tokens[kind], args)
+                                 for name, app, kind in chosen}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report["ratios"] = summarize(report["results"])
+    report["elapsed_s"] = round(time.time() - started, 1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(format_report(report))
+    print(f"\nwrote {out} in {report['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
