@@ -730,6 +730,15 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_report(report: dict[str, Any], out: Path, text: str, started: float) -> None:
+    """Write ``report`` as JSON to ``out`` with its elapsed time, and print ``text``."""
+    report["elapsed_s"] = round(time.time() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(text)
+    print(f"\nwrote {out} in {report['elapsed_s']} s")
+
+
 # --- Main ----------------------------------------------------------------------------------
 
 
@@ -842,12 +851,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["targets"] = targets(report)
-    report["elapsed_s"] = round(time.time() - started, 1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    print(format_report(report))
-    print(f"\nwrote {out} in {report['elapsed_s']} s")
+    write_report(report, Path(args.out), format_report(report), started)
     return 0
 
 

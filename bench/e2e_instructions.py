@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import shutil
 import sys
@@ -51,26 +50,19 @@ sys.path.insert(0, str(BENCH))
 
 from e2e import (  # noqa: E402  (bench/ is not a package)
     AUDIENCE,
+    CONTENDERS,
     SCOPE,
     Server,
     app_versions,
     issuer_running,
     log,
     mint_to_file,
+    write_report,
 )
 
 from mcpauth_fast.verifier import DEFAULT_CACHE_SIZE  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results" / "e2e-instructions.json"
-#: (name, app, tokens), as in bench/e2e.py.
-CONTENDERS = (
-    ("noauth", "noauth", "same"),
-    ("fast-same", "fast", "same"),
-    ("floor-distinct", "floor", "distinct"),
-    ("fast-distinct", "fast", "distinct"),
-    ("mcpauth-same", "mcpauth", "same"),
-    ("mcpauth-distinct", "mcpauth", "distinct"),
-)
 #: The warm-up of fast-distinct: more tokens than its cache holds, so that the measured
 #: requests evict.
 FILL_CACHE = DEFAULT_CACHE_SIZE + 256
@@ -221,12 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["ratios"] = summarize(report["results"])
-    report["elapsed_s"] = round(time.time() - started, 1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    print(format_report(report))
-    print(f"\nwrote {out} in {report['elapsed_s']} s")
+    write_report(report, Path(args.out), format_report(report), started)
     return 0
 
 
