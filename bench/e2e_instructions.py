@@ -2,18 +2,19 @@
 
 The same apps as ``bench/e2e.py`` (``bench/e2e_apps.py``: uvicorn, uvloop, httptools, one
 worker), the same issuer, tokens and requests over real sockets on 127.0.0.1, but each server
-runs under valgrind's cachegrind, which counts the instructions it executes in user space.
+runs under valgrind's callgrind, which counts the instructions it executes in user space.
 Requests per second on a shared machine swing by 2-3x within seconds (other tenants); an
 instruction count does not: it is the same for the same binary and the same requests, whatever
 the machine is doing. This makes the end-to-end comparison repeatable, including the server's
 own work (sockets, HTTP parsing, the event loop) that in-process benchmarks leave out.
 
-Each contender is served twice, from a fresh process each time: both get the same warm-up
-(for ``fast-distinct``, more tokens than the cache holds, so that every measured request also
-evicts), then one gets ``--short`` and the other ``--long`` more requests; the difference of
-the two totals divided by the difference of the counts is the cost of one request, without
-the start-up and shutdown. Requests go over ``--connections`` keep-alive connections at once;
-every response must be 200. ``PYTHONHASHSEED=0`` in the servers: the same hashes each run.
+Each contender is served by one fresh process: a warm-up (for ``fast-distinct``, more tokens
+than the cache holds, so that every measured request also evicts), then ``--repeats`` batches
+of ``--requests`` requests, each between ``callgrind_control -z`` (counters to zero) and
+``callgrind_control -d`` (dump them): the dump over the batch's size is the cost of one
+request, without start-up, warm-up and shutdown. Requests go over ``--connections``
+keep-alive connections at once; every response must be 200. ``PYTHONHASHSEED=0`` in the
+servers: the same hashes each run.
 
 What the figures are: the no-auth app's instructions per request divided by a contender's
 ("x noauth", as requests/s would be if every instruction took the same time). Instructions
@@ -25,7 +26,7 @@ token against no auth, ``fast-distinct`` against ``floor-distinct`` (the bare si
 fast against mcpauth. uvicorn's 0.1 s timer (its ``Date`` header) runs ~50x more often per
 request under valgrind than natively: a few hundred instructions per request, in every app.
 
-    python bench/e2e_instructions.py               # about 2 minutes on 2 cores
+    python bench/e2e_instructions.py               # a few minutes on 2 cores
     python bench/e2e_instructions.py --only noauth fast-same
 
 Writes ``bench/results/e2e-instructions.json``. Needs valgrind (Debian: ``apt-get install
@@ -38,6 +39,8 @@ import argparse
 import http.client
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,49 +91,57 @@ def send_requests(port: int, tokens: list[str], connections: int) -> None:
         list(pool.map(one_connection, [s for s in shares if s]))
 
 
-def cachegrind_total(path: Path) -> int:
-    """The instruction total (``summary: Ir``) of a cachegrind output file."""
+def callgrind_control(pid: int, command: str) -> None:
+    """``callgrind_control -z`` (zero the counters) or ``-d`` (dump them) of a running server."""
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, timeout=120,
+                   capture_output=True)
+
+
+def dumped_total(out: Path, dump: int) -> int:
+    """The instruction total (``summary:``) of callgrind's ``dump``-th dump file."""
+    path = out.with_name(f"{out.name}.{dump}")
     for line in path.read_text().splitlines():
         if line.startswith("summary:"):
             return int(line.split()[1])
     raise RuntimeError(f"no summary in {path}")
 
 
-def count_run(issuer: Any, workdir: Path, label: str, app: str, tokens: list[str],
-              warmup: int, measured: int, connections: int) -> int:
-    """Total instructions of one server process: start, warm-up, ``measured`` requests, stop."""
-    out = workdir / f"cachegrind-{label}-{measured}.out"
-    wrapper = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--branch-sim=no",
-               f"--cachegrind-out-file={out}")
+def count(issuer: Any, workdir: Path, name: str, app: str, tokens: list[str], warmup: int,
+          args: argparse.Namespace) -> list[float]:
+    """Instructions per request of ``args.repeats`` batches of ``args.requests``, one process.
+
+    Between the warm-up and each batch the counters are zeroed; after it they are dumped.
+    """
+    out = workdir / f"callgrind-{name}.out"
+    wrapper = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}")
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    server = Server(app, issuer, None, workdir, f"{label}-{measured}", wrapper=wrapper,
-                    start_timeout=300, env=env)
+    server = Server(app, issuer, None, workdir, name, wrapper=wrapper, start_timeout=300,
+                    env=env)
+    per_request = []
     try:
-        send_requests(server.port, tokens[:warmup], connections)
-        send_requests(server.port, tokens[warmup:warmup + measured], connections)
+        send_requests(server.port, tokens[:warmup], args.connections)
+        for batch in range(args.repeats):
+            start = warmup + batch * args.requests
+            callgrind_control(server.proc.pid, "-z")
+            send_requests(server.port, tokens[start:start + args.requests], args.connections)
+            callgrind_control(server.proc.pid, "-d")
+            per_request.append(dumped_total(out, batch + 1) / args.requests)
     finally:
         server.stop(timeout=300)
-    if server.proc.returncode not in (0, -2):
-        raise RuntimeError(f"{label} exited {server.proc.returncode}:\n"
-                           f"{server.log_path.read_text()[-2000:]}")
-    return cachegrind_total(out)
+    return per_request
 
 
 def measure(issuer: Any, workdir: Path, name: str, app: str, tokens: list[str],
             args: argparse.Namespace) -> dict[str, Any]:
     warmup = FILL_CACHE if name == "fast-distinct" else args.warmup
-    need = warmup + args.long
+    need = warmup + args.repeats * args.requests
     if len(tokens) < need:
         raise RuntimeError(f"{name}: {need} tokens needed, {len(tokens)} given")
-    with ThreadPoolExecutor(2) as pool:  # both runs at once: counts don't depend on timing
-        short, long = pool.map(
-            lambda n: count_run(issuer, workdir, name, app, tokens, warmup, n,
-                                args.connections), (args.short, args.long))
-    per_request = (long - short) / (args.long - args.short)
-    log(f"{name:17s} {per_request:10.0f} instructions per request "
-        f"({short} and {long} in all)")
-    return {"instructions_per_request": per_request, "total_short": short,
-            "total_long": long, "warmup": warmup}
+    batches = count(issuer, workdir, name, app, tokens, warmup, args)
+    per_request = statistics.mean(batches)
+    log(f"{name:17s} {per_request:10.0f} instructions per request (batches: "
+        f"{', '.join(f'{b:.0f}' for b in batches)})")
+    return {"instructions_per_request": per_request, "batches": batches, "warmup": warmup}
 
 
 def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -152,10 +163,10 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def format_report(report: dict[str, Any]) -> str:
+    cfg = report["config"]
     lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
-             f"server instructions per request (cachegrind; {report['config']['long']} - "
-             f"{report['config']['short']} requests over {report['config']['connections']} "
-             "connections, RS256)"]
+             f"server instructions per request (callgrind; mean of {cfg['repeats']} batches of "
+             f"{cfg['requests']} requests over {cfg['connections']} connections, RS256)"]
     base = report["results"].get("noauth", {}).get("instructions_per_request")
     for name, r in report["results"].items():
         ratio = f"  x noauth {base / r['instructions_per_request']:.3f}" if base else ""
@@ -182,15 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     names = [c[0] for c in CONTENDERS]
     parser.add_argument("--only", nargs="+", choices=names, default=names,
                         help="contenders to count (noauth is always counted)")
-    parser.add_argument("--short", type=int, default=200, help="requests of the short run")
-    parser.add_argument("--long", type=int, default=1000, help="requests of the long run")
+    parser.add_argument("--requests", type=int, default=500, help="requests per batch")
+    parser.add_argument("--repeats", type=int, default=2, help="batches per contender")
     parser.add_argument("--warmup", type=int, default=100,
                         help=f"requests before the measured ones (fast-distinct: {FILL_CACHE})")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
-    if not 0 < args.short < args.long:
-        parser.error("0 < --short < --long")
+    if args.requests < 1 or args.repeats < 1:
+        parser.error("--requests and --repeats must be at least 1")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt-get install -y valgrind)")
     chosen = [c for c in CONTENDERS if c[0] == "noauth" or c[0] in args.only]
@@ -199,17 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "benchmark": "e2e-instructions", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": app_versions(),
-        "config": {"short": args.short, "long": args.long, "warmup": args.warmup,
+        "config": {"requests": args.requests, "repeats": args.repeats, "warmup": args.warmup,
                    "fill_cache": FILL_CACHE, "connections": args.connections, "alg": "RS256",
                    "server": "uvicorn, uvloop, httptools, 1 worker, no access log, "
-                             "under valgrind --tool=cachegrind"},
+                             "under valgrind --tool=callgrind"},
     }
     try:
         with issuer_running(workdir) as issuer:
             tokens = make_tokens(issuer, workdir, {c[2] for c in chosen},
-                                 FILL_CACHE + args.long)
-            report["results"] = {name: measure(issuer, workdir, name, app, tokens[kind], args)
-                                 for name, app, kind in chosen}
+                                 FILL_CACHE + args.repeats * args.requests)
+            # Two servers at a time, one per core: counts do not depend on timing.
+            with ThreadPoolExecutor(2) as pool:
+                done = pool.map(lambda c: measure(issuer, workdir, c[0], c[1], tokens[c[2]],
+                                                  args), chosen)
+                report["results"] = {c[0]: result for c, result in zip(chosen, done, strict=True)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["ratios"] = summarize(report["results"])
