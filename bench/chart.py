@@ -1,11 +1,12 @@
 """Draw the benchmark results as one PNG for the README: ``bench/results/chart.png``.
 
-Reads ``bench/results/e2e.json`` (``bench/e2e.py``) and, when present, the micro suite's ratio
+Reads ``bench/results/e2e.json`` (``bench/e2e.py``), ``bench/results/e2e-instructions.json``
+(``bench/e2e_instructions.py``) and, when present, the micro suite's ratio
 report (the newest of ``results/micro.json``, ``results/micro-N.json`` as ``bench/run.sh``
 writes them, else ``baseline/micro.json``); a panel whose input is missing is left out. Every bar
 is a ratio measured side by side in one run, as the JSON files record them::
 
-    python bench/chart.py [--e2e PATH] [--micro PATH] [--out PATH]
+    python bench/chart.py [--e2e PATH] [--instructions PATH] [--micro PATH] [--out PATH]
 """
 
 from __future__ import annotations
@@ -76,6 +77,28 @@ def rps_panel(ax: Axes, e2e: dict[str, Any]) -> None:
     ax.set_ylim(0, max(1.15, max(r["max"] for r in ratios) * 1.12))
     ax.axhline(1.0, color="#9e9e9e", linewidth=0.8)
     ax.legend(loc="upper right", fontsize=8)
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+
+
+def instructions_panel(ax: Axes, counted: dict[str, Any]) -> None:
+    """The no-auth app's server instructions per request / each contender's (callgrind)."""
+    results = counted["results"]
+    base = results["noauth"]["instructions_per_request"]
+    names = list(results)
+    values = [base / results[n]["instructions_per_request"] for n in names]
+    bars = ax.bar(names, values, color=[_color(n) for n in names])
+    for bar, name, value in zip(bars, names, values, strict=True):
+        ax.annotate(f"{value:.3f}\n{results[name]['instructions_per_request'] / 1e3:,.0f}k",
+                    (bar.get_x() + bar.get_width() / 2, value), xytext=(0, 2),
+                    textcoords="offset points", ha="center", fontsize=7)
+    ratios = counted.get("ratios", {})
+    extra = "; ".join(f"{key.replace(' x ', ' / ')}: {ratios[key]:.2f}x" for key in (
+        "fast-same x mcpauth-same", "fast-distinct x floor-distinct") if key in ratios)
+    ax.set_title("server instructions per request, no-auth / contender (callgrind: repeatable)"
+                 f"\n{extra}", fontsize=10)
+    ax.set_ylabel("ratio (higher is better)")
+    ax.set_ylim(0, 1.2)
+    ax.axhline(1.0, color="#9e9e9e", linewidth=0.8)
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
 
 
@@ -151,10 +174,13 @@ def micro_panel(ax: Axes, micro: dict[str, Any]) -> bool:
     return True
 
 
-def draw(e2e: dict[str, Any] | None, micro: dict[str, Any] | None, out: Path) -> Path:
+def draw(e2e: dict[str, Any] | None, micro: dict[str, Any] | None, out: Path,
+         counted: dict[str, Any] | None = None) -> Path:
     panels: list[Any] = []
     if e2e and e2e.get("rps"):
         panels += [lambda ax: rps_panel(ax, e2e), lambda ax: latency_panel(ax, e2e)]
+    if counted and "noauth" in counted.get("results", {}):
+        panels.append(lambda ax: instructions_panel(ax, counted))
     if e2e and e2e.get("rss"):
         panels.append(lambda ax: rss_panel(ax, e2e))
     if micro and any(r.get("target") is not None for r in micro.get("results", [])):
@@ -186,11 +212,13 @@ def draw(e2e: dict[str, Any] | None, micro: dict[str, Any] | None, out: Path) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--e2e", default=str(RESULTS / "e2e.json"))
+    parser.add_argument("--instructions", default=str(RESULTS / "e2e-instructions.json"))
     parser.add_argument("--micro", help="default: the newest micro*.json (see above)")
     parser.add_argument("--out", default=str(RESULTS / "chart.png"))
     args = parser.parse_args(argv)
     micro = Path(args.micro) if args.micro else default_micro()
-    out = draw(_load(Path(args.e2e)), _load(micro) if micro else None, Path(args.out))
+    out = draw(_load(Path(args.e2e)), _load(micro) if micro else None, Path(args.out),
+               _load(Path(args.instructions)))
     print(f"wrote {out}")
     return 0
 

@@ -3,7 +3,7 @@
 # chart (bench/chart.py). Writes bench/results/e2e.json and bench/results/chart.png.
 #
 #   bench/run_e2e.sh [PYTHON]            # default .venv/bin/python; about 3 minutes
-#   bench/run_e2e.sh PYTHON instructions # server instructions per request (valgrind), ~2 min
+#   bench/run_e2e.sh PYTHON instructions # server instructions per request (valgrind), ~3 min
 #   E2E_RSS_TOKENS=1000000 bench/run_e2e.sh   # the 1,000,000-token RSS run (~15 min)
 #
 # E2E_ROUNDS, E2E_DURATION (seconds per contender per round), E2E_RSS_TOKENS and
@@ -32,6 +32,7 @@ fi
 if [ "$part" = instructions ]; then
   # shellcheck disable=SC2086 # E2E_ARGS is a list of options
   "$py" bench/e2e_instructions.py ${E2E_ARGS:-}
+  "$py" bench/chart.py
   exit
 fi
 # shellcheck disable=SC2086 # E2E_ARGS is a list of options
