@@ -6,7 +6,7 @@ with its pure-Python twin (same value, or the same error with the same code and 
 Every entry point of ``mcpauth_fast._speedups`` is fed attacker-shaped input built from the
 fuzzer's bytes: raw header lists, Authorization values, base64url segments, compact JWS
 tokens, JOSE headers and claim sets (JSON-shaped values drawn from the bytes, with the names
-the checks look at), TokenChecks over token sequences, and TokenCache operation sequences.
+the checks look at), TokenChecks over token sequences, and TokenCache operation sequences with BearerLookup among them.
 The only exceptions allowed are the package's own errors and ``ValueError`` from
 ``b64url_decode`` and ``ecdsa_der``; anything else, or a disagreement, is a finding.
 RSS is sampled as it runs: growth past ``LEAK_LIMIT_MB`` after the warm-up is a finding too.
@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -101,9 +102,25 @@ NAMES = ["alg", "kid", "typ", "crit", "exp", "nbf", "iat", "iss", "sub", "aud", 
 #: TokenCache keys: short ones, and long ones of one length sharing their last 16 characters.
 CACHE_TOKENS = ["a", "b", "c", "d", "e", "f", "g", "h1.-the.same.tail16", "h2.-the.same.tail16",
                 "h1..-the.same.tail16", "\u00e9.-the.same.tail16"]
+#: Each cache token's value: an AuthInfo, so that BearerLookup can check its policy.
+CACHE_VALUES: dict[str, Any] = {}
+#: BearerLookup's trusted issuers and audiences, when it checks them.
+ISSUERS = frozenset({"https://issuer.example", "https://mcp.example/mcp"})
 STRINGS = ["RS256", "ES256", "EdDSA", "none", "HS256", "at+jwt", "application/AT+JWT", "JWT",
            "read write", " read  read\twrite ", "k1", "", "https://issuer.example",
            "https://issuer.example/", "https://mcp.example/mcp"]
+
+
+def cache_value(token: str) -> Any:
+    value = CACHE_VALUES.get(token)
+    if value is None:
+        from mcpauth_fast.types import AuthInfo
+
+        value = CACHE_VALUES[token] = AuthInfo(
+            token=token, issuer="https://issuer.example", subject=token, claims={},
+            scopes=("read",) if len(token) % 2 else ("write",),
+            audience="https://mcp.example/mcp" if len(token) > 3 else "x")
+    return value
 
 
 def json_value(fdp: Any, depth: int = 0) -> Any:
@@ -216,18 +233,29 @@ def one_input(data: bytes) -> None:
     elif choice == 7:
         a, b = compiled.TokenCache(fdp.ConsumeIntInRange(0, 6)), None
         b = twin.TokenCache(a.maxsize)
+        policy = (fdp.ConsumeIntInRange(0, 300), fdp.PickValueInList([None, ISSUERS]),
+                  fdp.PickValueInList([None, ISSUERS]),
+                  fdp.PickValueInList([(), ("read",), ("read", "admin")]))
+        lookups = (compiled.BearerLookup(a, *policy).lookup, twin.BearerLookup(b, *policy).lookup)
         for _ in range(fdp.ConsumeIntInRange(0, 30)):
-            op = fdp.ConsumeIntInRange(0, 3)
+            op = fdp.ConsumeIntInRange(0, 4)
             # A new str each time, as a request's; the long ones share a compiled front slot.
             token = fdp.PickValueInList(CACHE_TOKENS).encode().decode()
             when = fdp.ConsumeFloatInRange(0, 100)
             kid = fdp.PickValueInList([None, "k1", ("iss", "k2")])
+            header = (fdp.PickValueInList([b"Bearer ", b"bearer  ", b"Bearer", b"Basic ", b""])
+                      + token.encode() + fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 2)))
+            # Long past or an hour ahead of the wall clock, which BearerLookup reads: never so
+            # close to it that the clock moving between the two lookups changes the answer.
+            until = when if fdp.ConsumeBool() else time.time() + 3600 + when
             results = []
-            for cache in (a, b):
+            for cache, lookup in zip((a, b), lookups, strict=True):
                 if op == 0:
                     results.append(cache.get(token, when))
                 elif op == 1:
-                    results.append(cache.put(token, token + "!", when, kid))
+                    results.append(cache.put(token, cache_value(token), until, kid))
+                elif op == 4:
+                    results.append(outcome(lookup, [(b"authorization", header)]))
                 elif op == 2:
                     results.append(cache.evict_kid(kid))
                 else:

@@ -1084,8 +1084,13 @@ cdef extern from *:
     static int __mcpauth_set_slot(PyObject *obj, PyObject *descr, PyObject *value) {
         return PyMember_SetOne((char *)obj, ((PyMemberDescrObject *)descr)->d_member, value);
     }
+    /* The value of that slot (AttributeError when unset): the slot's ``__get__``. */
+    static PyObject *__mcpauth_get_slot(PyObject *obj, PyObject *descr) {
+        return PyMember_GetOne((const char *)obj, ((PyMemberDescrObject *)descr)->d_member);
+    }
     """
     int _set_slot "__mcpauth_set_slot" (object obj, object descr, object value) except -1
+    object _get_slot "__mcpauth_get_slot" (object obj, object descr)
 
 
 cdef extern from *:
@@ -1186,6 +1191,11 @@ def check_policy(
     and all missing ones are reported. Raises ``MCPAuthBearerAuthException`` with
     ``invalid_issuer``, ``invalid_audience`` or ``missing_required_scopes``.
     """
+    _check_policy(issuer, audience, scopes, trusted_issuers, audiences, required_scopes)
+
+
+cdef int _check_policy(object issuer, object audience, object scopes, object trusted_issuers,
+                       object audiences, object required_scopes) except -1:
     cdef object s
     cdef list missing
     if trusted_issuers is not None and (type(issuer) is not str or issuer not in trusted_issuers):
@@ -1204,12 +1214,18 @@ def check_policy(
             ),
         )
     if required_scopes:
+        for s in required_scopes:
+            if s not in scopes:
+                break
+        else:
+            return 0
         missing = [s for s in required_scopes if s not in scopes]
         if missing:
             raise _MCPAuthBearerAuthException(
                 _MISSING_REQUIRED_SCOPES,
                 _MCPAuthBearerAuthExceptionDetails(missing_scopes=missing),
             )
+    return 0
 
 
 cdef object _expected(object values):
@@ -1243,6 +1259,7 @@ cdef class _Node:
     cdef object kid
     cdef double valid_until_d  # valid_until when it is an exact float
     cdef bint valid_until_is_float
+    cdef bint bearer  # parse_bearer(b"Bearer " + key) returns key: see _is_bearer_token
     cdef _Node prev  # None when not linked
     cdef _Node next
 
@@ -1298,6 +1315,21 @@ cdef extern from *:
     bint _same_bytes "__mcpauth_same_bytes" (
         const unsigned char* a, const unsigned char* b, Py_ssize_t n
     ) noexcept nogil
+
+
+cdef bint _is_bearer_token(object key) noexcept:
+    # True when parse_bearer(b"Bearer " + key) returns key: an exact ASCII str of b64token
+    # characters, then "=" padding (not padding alone).
+    cdef const unsigned char* p
+    cdef Py_ssize_t n, end
+    if type(key) is not str or not _str_is_ascii(key):
+        return False
+    p = PyUnicode_1BYTE_DATA(key)
+    n = PyUnicode_GET_LENGTH(key)
+    end = n
+    while end > 0 and p[end - 1] == 0x3D:
+        end -= 1
+    return end > 0 and _all_b64token(p, end, _TOKEN68_TABLE)
 
 
 #: Front slots per cache: the power of two at or above twice maxsize, within these bounds.
@@ -1534,6 +1566,49 @@ cdef class TokenCache:
             self._hits += 1
             return node.value
 
+    cdef object _hit_by_header(self, bytes value, object max_token_bytes):
+        # get(parse_bearer(value, max_token_bytes)) when that is a hit at the wall clock,
+        # found through the front slot of the header's own bytes: no str is built and the
+        # b64token check is not repeated (the node's key passed it when it was stored).
+        # Anything else returns None and changes nothing: the caller then goes through
+        # parse_bearer and _get, which raise, count misses and drop expired entries.
+        cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(value)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+        cdef Py_ssize_t start = 7, length
+        cdef list front
+        cdef object held
+        cdef _Node node
+        cdef bint expired
+        if n <= 7 or not _is_bearer(buf) or buf[6] != 0x20:
+            return None
+        while start < n and buf[start] == 0x20:
+            start += 1
+        length = n - start
+        if length == 0 or _exceeds(length, max_token_bytes):
+            return None
+        with cython.critical_section(self):
+            front = self._front
+            if front is None:
+                return None
+            held = <object>_list_item(
+                front, _front_slot_of(buf + start, length, _list_size(front) - 1))
+            if held is None:
+                return None
+            node = <_Node>held
+            if (node.prev is None or not node.bearer
+                    or PyUnicode_GET_LENGTH(node.key) != length
+                    or not _same_bytes(PyUnicode_1BYTE_DATA(node.key), buf + start, length)):
+                return None
+            if node.valid_until_is_float:
+                expired = node.valid_until_d <= _wall_clock()
+            else:
+                expired = node.valid_until <= _wall_clock()
+            if expired:
+                return None
+            _move_to_end(self._root, node)
+            self._hits += 1
+            return node.value
+
     def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
         """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
         self._put(token, value, valid_until, kid)
@@ -1560,6 +1635,7 @@ cdef class TokenCache:
             else:
                 node = _Node.__new__(_Node)
                 node.key = token
+                node.bearer = _is_bearer_token(token)
                 node.assign(value, valid_until, kid)
                 entries[token] = node
             if entries is not self._entries:
@@ -1625,6 +1701,51 @@ cdef class TokenCache:
                 "size": len(self._entries),
                 "maxsize": self._maxsize,
             }
+
+
+@cython.final
+cdef class BearerLookup:
+    """A request's way to the ``AuthInfo`` its verifier has cached, in one call.
+
+    ``lookup(headers)``: the token of the ASGI ``headers`` (``bearer_token`` with
+    ``max_token_bytes``; its errors are raised), then ``cache.get(token)`` at the wall clock.
+    On a hit, the cached ``AuthInfo`` once it passes ``check_policy`` with
+    ``trusted_issuers``, ``audiences`` and ``required_scopes`` (its errors are raised); on a
+    miss, the token itself (a ``str``), for the caller to verify.
+    """
+
+    cdef TokenCache _cache
+    cdef object _max_token_bytes, _issuers, _audiences, _required
+
+    def __init__(self, cache, max_token_bytes, trusted_issuers, audiences, required_scopes):
+        self._cache = cache
+        self._max_token_bytes = max_token_bytes
+        self._issuers = trusted_issuers
+        self._audiences = audiences
+        self._required = required_scopes
+
+    def lookup(self, headers):
+        """The cached ``AuthInfo`` that passes the policy, or the token to verify."""
+        cdef object value = _find_authorization(headers)
+        cdef object info = None
+        cdef object token
+        cdef tuple slots
+        if type(value) is bytes:
+            info = self._cache._hit_by_header(<bytes>value, self._max_token_bytes)
+        if info is None:
+            token = _parse_bearer(value, self._max_token_bytes)
+            info = self._cache._get(token, None)
+            if info is None:
+                return token
+        if type(info) is _AuthInfo:  # what the verifier stores: its slots read directly
+            slots = _AUTH_INFO_SLOTS
+            _check_policy(_get_slot(info, slots[1]), _get_slot(info, slots[6]),
+                          _get_slot(info, slots[5]), self._issuers, self._audiences,
+                          self._required)
+        else:
+            _check_policy(info.issuer, info.audience, info.scopes, self._issuers,
+                          self._audiences, self._required)
+        return info
 
 
 @cython.final

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import compiled_module
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokens import b64url, b64url_json
 
@@ -258,3 +258,83 @@ def ecdsa_outcome(fn: Callable[..., Any], signature: bytes, size: int) -> Any:
         return ("value", fn(signature, size))
     except ValueError as exc:
         return ("ValueError", str(exc))
+
+
+# BearerLookup: the compiled one answers a hit from the header's bytes (no str, no b64token
+# scan); keys that parse_bearer would never return ("abc def", "a,b", "==") must not be
+# served that way, nor tokens longer than max_token_bytes.
+_LOOKUP_TOKENS = ["abc", "abc==", "a.b.c", "h1." + _TAIL, "h2." + _TAIL, "abc def", "a,b",
+                  "==", "\u00e9." + _TAIL]
+_LOOKUP_HEADERS: dict[str, Callable[[bytes], list[tuple[bytes, bytes]]]] = {
+    "plain": lambda t: [(b"authorization", b"Bearer " + t)],
+    "spaces": lambda t: [(b"Authorization", b"bearer   " + t)],
+    "tab": lambda t: [(b"authorization", b"Bearer\t" + t)],
+    "basic": lambda t: [(b"authorization", b"Basic " + t)],
+    "twice": lambda t: [(b"authorization", b"Bearer " + t), (b"authorization", b"Bearer " + t)],
+    "none": lambda t: [(b"host", b"example.com")],
+    "bytearray": lambda t: [(b"authorization", bytearray(b"Bearer " + t))],
+}
+_ISS, _AUD = "https://issuer.example", "https://mcp.example/mcp"
+
+
+def _lookup_infos() -> dict[str, Any]:
+    from mcpauth_fast.types import AuthInfo
+
+    def info(**changes: Any) -> AuthInfo:
+        fields = {"token": "t", "issuer": _ISS, "subject": "alice", "claims": {},
+                  "scopes": ("read", "write"), "audience": _AUD, **changes}
+        return AuthInfo(**fields)
+
+    return {"good": info(), "evil": info(issuer="https://evil.example"),
+            "write-only": info(scopes=("write",)), "aud-list": info(audience=["x", _AUD]),
+            "other-aud": info(audience="https://other.example")}
+
+
+_INFOS = _lookup_infos()
+
+
+def _put_then(token: str, info: str, ttl: float, form: str) -> list[tuple[str, ...]]:
+    return [("put", token, info, ttl, form), ("lookup", token, info, ttl, form)]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["put", "lookup", "lookup", "clear"]),
+                          st.sampled_from(_LOOKUP_TOKENS), st.sampled_from(sorted(_INFOS)),
+                          st.sampled_from([1000.0, -1.0]),
+                          st.sampled_from(sorted(_LOOKUP_HEADERS))), max_size=30),
+       st.integers(0, 4), st.sampled_from([8192, 4]), st.booleans(), st.booleans())
+# Each way a hit from the header's bytes could differ from parse_bearer + get, spelled out.
+@example(_put_then("abc", "good", -1.0, "plain"), 4, 8192, True, True)  # expired
+@example(_put_then("abc def", "good", 1000.0, "plain"), 4, 8192, True, True)  # not b64token
+@example(_put_then("==", "good", 1000.0, "plain"), 4, 8192, True, True)  # padding alone
+@example(_put_then("a.b.c", "good", 1000.0, "spaces"), 4, 4, True, True)  # too long
+@example(_put_then("h1." + _TAIL, "write-only", 1000.0, "plain"), 4, 8192, True, True)
+@example(_put_then("h1." + _TAIL, "evil", 1000.0, "spaces"), 4, 8192, True, False)
+def test_bearer_lookup_sequences(ops: list[tuple[str, str, str, float, str]], maxsize: int,
+                                 max_bytes: int, policy: bool, required: bool) -> None:
+    import time
+
+    assert c is not None
+    issuers = frozenset({_ISS}) if policy else None
+    audiences = frozenset({_AUD}) if policy else None
+    scopes = ("read",) if required else ()
+    caches = [c.TokenCache(maxsize), py.TokenCache(maxsize)]
+    lookups = [mod.BearerLookup(cache, max_bytes, issuers, audiences, scopes).lookup
+               for mod, cache in zip((c, py), caches, strict=True)]
+    names = {id(v): k for k, v in _INFOS.items()}
+    for op, name, info, ttl, form in ops:
+        token = name.encode().decode()  # a new str each time, as each request's token is
+        until = time.time() + ttl
+        results = []
+        for cache, lookup in zip(caches, lookups, strict=True):
+            if op == "put":
+                results.append(cache.put(token, _INFOS[info], until, None))
+            elif op == "clear":
+                results.append(cache.clear())
+            else:
+                got = outcome(lookup, _LOOKUP_HEADERS[form](token.encode()))
+                if got[0] == "value" and got[1] == "AuthInfo":
+                    got = ("info", names[id(got[2])])
+                results.append(got)
+            results.append((cache.info(), len(cache)))
+        assert results[:2] == results[2:]

@@ -9,6 +9,7 @@ from conftest import NO_EXTENSIONS, REQUIRE_EXTENSIONS, compiled_module
 from mcpauth_fast import _accel, _speedups_py
 
 EXPORTED = [
+    "BearerLookup",
     "DEFAULT_MAX_TOKEN_BYTES", "MAX_HEADER_SEGMENT", "MAX_SIGNATURE_SEGMENT", "MAX_KID_LENGTH",
     "find_authorization", "parse_bearer", "bearer_token", "b64url_decode", "decode_jws",
     "check_header", "check_time_claims", "extract_scopes", "check_policy", "TokenCache",
@@ -42,3 +43,5 @@ def test_both_implementations_export_the_same_names_and_docs() -> None:
         for method in ("get", "put", "evict_kid", "clear", "info"):
             assert inspect.getdoc(getattr(compiled.TokenCache, method)) == inspect.getdoc(
                 getattr(_speedups_py.TokenCache, method)), method
+        assert inspect.getdoc(compiled.BearerLookup.lookup) == inspect.getdoc(
+            _speedups_py.BearerLookup.lookup)

@@ -158,6 +158,30 @@ def test_missing_scopes_get_403_naming_all_of_them(mcp_auth: MCPAuth) -> None:
         'necessary scopes for this request.", scope="read admin write audit"')
 
 
+def test_a_repeated_token_gets_the_same_answer_from_the_cache(mcp_auth: MCPAuth) -> None:
+    bearer_auth = mcp_auth.bearer_auth_middleware(
+        "jwt", audience="https://mcp.example.com/mcp", required_scopes=["read"],
+        show_error_details=True)
+    cache = bearer_auth.config.verifier.cache
+    tokens = [token(jti="ok"), token(jti="no-read", scope="write"),
+              token(jti="evil", iss="https://evil.example"),
+              token(jti="aud", aud="https://other.example")]
+    with TestClient(whoami_app(mcp_auth, bearer_auth)) as client:
+        first = [client.get("/whoami", headers=bearer(t)) for t in tokens]
+        assert [r.status_code for r in first] == [200, 403, 401, 401]
+        # The same tokens again, the scheme in other cases and with more spaces: the same
+        # decision each time, challenge and all, now from the cache.
+        for scheme in ("Bearer ", "bearer   ", "BEARER "):
+            again = [client.get("/whoami", headers={"authorization": scheme + t})
+                     for t in tokens]
+            assert [(r.status_code, r.json(), r.headers.get("www-authenticate"))
+                    for r in again] == [(r.status_code, r.json(),
+                                         r.headers.get("www-authenticate")) for r in first]
+    # A token of an untrusted issuer finds no key source, so it is never verified nor cached:
+    # each of its 4 requests misses; the other 3 tokens miss once and then hit 3 times each.
+    assert (cache.info()["misses"], cache.info()["hits"]) == (3 + 4, 3 * 3)
+
+
 def test_bad_token_gets_401_before_any_403(mcp_auth: MCPAuth) -> None:
     with client_for(mcp_auth, required_scopes=["admin"]) as client:
         response = client.get("/whoami", headers=bearer(token(scope="read", exp=1)))

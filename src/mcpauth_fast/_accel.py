@@ -51,6 +51,7 @@ auth_info_from_claims = _impl.auth_info_from_claims
 check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
 VerifySteps = _impl.VerifySteps
+BearerLookup = _impl.BearerLookup
 
 __all__ = [
     "IMPLEMENTATION",
@@ -73,4 +74,5 @@ __all__ = [
     "check_policy",
     "TokenCache",
     "VerifySteps",
+    "BearerLookup",
 ]

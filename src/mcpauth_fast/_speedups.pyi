@@ -76,6 +76,17 @@ class TokenCache:
     def clear(self) -> None: ...
     def info(self) -> dict[str, int]: ...
 
+class BearerLookup:
+    def __init__(
+        self,
+        cache: TokenCache,
+        max_token_bytes: int,
+        trusted_issuers: frozenset[str] | None,
+        audiences: frozenset[str] | None,
+        required_scopes: tuple[str, ...],
+    ) -> None: ...
+    def lookup(self, headers: Iterable[Any]) -> AuthInfo | str: ...
+
 class VerifySteps:
     def __init__(
         self,

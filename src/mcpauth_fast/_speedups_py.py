@@ -26,6 +26,7 @@ from .exceptions import (
 from .types import AuthInfo
 
 __all__ = [
+    "BearerLookup",
     "DEFAULT_MAX_TOKEN_BYTES",
     "HEADER_MEMO_SIZE",
     "MAX_HEADER_SEGMENT",
@@ -601,6 +602,43 @@ class TokenCache:
             "size": len(self._entries),
             "maxsize": self._maxsize,
         }
+
+
+class BearerLookup:
+    """A request's way to the ``AuthInfo`` its verifier has cached, in one call.
+
+    ``lookup(headers)``: the token of the ASGI ``headers`` (``bearer_token`` with
+    ``max_token_bytes``; its errors are raised), then ``cache.get(token)`` at the wall clock.
+    On a hit, the cached ``AuthInfo`` once it passes ``check_policy`` with
+    ``trusted_issuers``, ``audiences`` and ``required_scopes`` (its errors are raised); on a
+    miss, the token itself (a ``str``), for the caller to verify.
+    """
+
+    __slots__ = ("_audiences", "_cache", "_issuers", "_max_token_bytes", "_required")
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        max_token_bytes: int,
+        trusted_issuers: frozenset[str] | None,
+        audiences: frozenset[str] | None,
+        required_scopes: tuple[str, ...],
+    ) -> None:
+        self._cache = cache
+        self._max_token_bytes = max_token_bytes
+        self._issuers = trusted_issuers
+        self._audiences = audiences
+        self._required = required_scopes
+
+    def lookup(self, headers: Iterable[Any]) -> Any:
+        """The cached ``AuthInfo`` that passes the policy, or the token to verify."""
+        token = bearer_token(headers, self._max_token_bytes)
+        info = self._cache.get(token)
+        if info is None:
+            return token
+        check_policy(info.issuer, info.audience, info.scopes, self._issuers, self._audiences,
+                     self._required)
+        return info
 
 
 class VerifySteps:

@@ -19,7 +19,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._accel import DEFAULT_MAX_TOKEN_BYTES, bearer_token, check_policy, find_authorization
+from ._accel import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    BearerLookup,
+    bearer_token,
+    check_policy,
+    find_authorization,
+)
 from .challenge import Challenge
 from .exceptions import (
     MCPAuthException,
@@ -93,6 +99,13 @@ class BearerAuthMiddleware:
         self._audiences = config.audiences
         self._required = config.required_scopes
         self._max_token_bytes = config.max_token_bytes
+        #: A repeated token's whole way (header, cache, policy) in one call, when the verifier
+        #: answers from its cache at the wall clock (not with a clock or ``cached`` of its own).
+        self._lookup = (
+            BearerLookup(self._jwt.cache, self._max_token_bytes, self._issuers,
+                         self._audiences, self._required).lookup
+            if self._jwt is not None and self._jwt.cached == self._jwt.cache.get else None
+        )
         self._context_var = config.context_var
         self._challenge = config.challenge
         self._sdk_context_var = sdk_auth_context_var()
@@ -105,18 +118,23 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(scope["headers"], self._max_token_bytes)
-            jwt = self._jwt
-            if jwt is not None:
-                info = jwt.cached(token)
-                if info is None:
-                    info = await self._verify_jwt(jwt, token)
+            lookup = self._lookup
+            if lookup is not None:
+                found = lookup(scope["headers"])  # the cached AuthInfo, policy checked
+                if type(found) is str:  # a miss: the token
+                    info = await self._verify_jwt(self._jwt, found)  # type: ignore[arg-type]
+                    self._check_policy(info)
+                else:
+                    info = found
             else:
-                info = await self._verify_custom(token)
-            check_policy(
-                info.issuer, info.audience, info.scopes, self._issuers, self._audiences,
-                self._required,
-            )
+                token = bearer_token(scope["headers"], self._max_token_bytes)
+                jwt = self._jwt
+                if jwt is not None:
+                    hit = jwt.cached(token)
+                    info = hit if hit is not None else await self._verify_jwt(jwt, token)
+                else:
+                    info = await self._verify_custom(token)
+                self._check_policy(info)
         except MCPAuthException as error:
             await self._refuse(error, scope, send)
             return
@@ -158,6 +176,12 @@ class BearerAuthMiddleware:
             return message
 
         return watched
+
+    def _check_policy(self, info: AuthInfo) -> None:
+        check_policy(
+            info.issuer, info.audience, info.scopes, self._issuers, self._audiences,
+            self._required,
+        )
 
     async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
         try:
