@@ -1595,7 +1595,7 @@ cdef class TokenCache:
             if held is None:
                 return None
             node = <_Node>held
-            if (node.prev is None or not node.bearer
+            if (node.prev is None or not node.bearer or not _str_is_ascii(node.key)
                     or PyUnicode_GET_LENGTH(node.key) != length
                     or not _same_bytes(PyUnicode_1BYTE_DATA(node.key), buf + start, length)):
                 return None
@@ -1611,9 +1611,11 @@ cdef class TokenCache:
 
     def put(self, token: str, value: Any, valid_until: float, kid: Any = None) -> None:
         """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
-        self._put(token, value, valid_until, kid)
+        self._put(token, value, valid_until, kid, _is_bearer_token(token))
 
-    cdef object _put(self, object token, object value, object valid_until, object kid):
+    cdef object _put(self, object token, object value, object valid_until, object kid,
+                     bint bearer):
+        # bearer: _is_bearer_token(token), which the caller may know without the scan.
         cdef dict entries
         cdef PyObject* p
         cdef _Node node, lru, root = self._root
@@ -1635,7 +1637,7 @@ cdef class TokenCache:
             else:
                 node = _Node.__new__(_Node)
                 node.key = token
-                node.bearer = _is_bearer_token(token)
+                node.bearer = bearer
                 node.assign(value, valid_until, kid)
                 entries[token] = node
             if entries is not self._entries:
@@ -1802,6 +1804,8 @@ cdef class VerifySteps:
         cdef object info
         key.verify(unverified[3], unverified[1], unverified[2])
         info = _auth_info_from_claims(token, issuer, unverified[0], self._required_claims)
-        self._cache._put(token, info, unverified[6], (issuer, key.kid))
+        # A token that passed decode_jws is base64url characters and dots: a bearer token as
+        # it stands (tests/test_jws_decoding.py holds decode_jws to that).
+        self._cache._put(token, info, unverified[6], (issuer, key.kid), True)
         self._issuers_seen.add(issuer)
         return info

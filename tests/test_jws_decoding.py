@@ -199,3 +199,20 @@ def test_the_header_memory_is_bounded(speedups: ModuleType) -> None:
     before = checks.remembered_headers
     invalid(checks.check, refused, NOW)
     assert checks.remembered_headers == before  # only headers that passed are remembered
+
+
+def test_a_decoded_token_is_a_bearer_token_as_it_stands(speedups: ModuleType) -> None:
+    # The compiled cache relies on this: a token that decode_jws accepts (so every token the
+    # verifier caches) is base64url characters and dots only, what parse_bearer returns
+    # unchanged from "Bearer <token>", so a hit may be served from the header's bytes.
+    token = f"{HEADER}.{PAYLOAD}.{SIG}"
+    speedups.decode_jws(token)
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    ends = (len(HEADER) - 1, len(HEADER) + len(PAYLOAD), len(token) - 1)  # in each segment
+    for where in ends:
+        for code in [*range(1, 128), 0xE9, 0x3000]:
+            if chr(code) in alphabet:
+                continue
+            invalid(speedups.decode_jws, token[:where] + chr(code) + token[where + 1:])
+        invalid(speedups.decode_jws, token[:where] + "=" + token[where:])  # padding added
+    assert speedups.parse_bearer(b"Bearer " + token.encode()) == token
