@@ -182,6 +182,38 @@ def test_a_repeated_token_gets_the_same_answer_from_the_cache(mcp_auth: MCPAuth)
     assert (cache.info()["misses"], cache.info()["hits"]) == (3 + 4, 3 * 3)
 
 
+def test_a_verifier_with_its_own_clock_decides_cache_hits_by_it() -> None:
+    # Only a verifier that reads the wall clock has its hits answered from the header's bytes;
+    # one with a clock of its own (tests, replays) is asked through cached() every time.
+    from contextvars import ContextVar
+
+    from mcpauth_fast.challenge import Challenge
+    from mcpauth_fast.jwks import StaticKeys
+    from mcpauth_fast.middleware import BearerAuthConfig, BearerAuthMiddleware
+    from mcpauth_fast.verifier import JwtVerifier
+
+    now = [time.time()]
+    verifier = JwtVerifier(StaticKeys({"keys": [signing_key("ES256").jwk()]}),
+                           clock=lambda: now[0], leeway=0)
+    config = BearerAuthConfig(verifier=verifier, issuers=frozenset({ISSUER}), audiences=None,
+                              required_scopes=(), challenge=Challenge(),
+                              context_var=ContextVar("auth_info", default=None))
+    seen = token(jti="clocked", exp=int(now[0]) + 60)
+
+    async def ok(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(request.scope["auth"].subject)
+
+    app = Starlette(routes=[Route("/", ok)], middleware=[Middleware(BearerAuthMiddleware,
+                                                                   config=config)])
+    with TestClient(app) as client:
+        assert client.get("/", headers=bearer(seen)).text == "alice"
+        assert client.get("/", headers=bearer(seen)).text == "alice"  # a hit
+        now[0] += 3600  # past exp by the verifier's clock, not by the wall clock
+        response = client.get("/", headers=bearer(seen))
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+    assert verifier.cache.info()["hits"] == 1
+
+
 def test_bad_token_gets_401_before_any_403(mcp_auth: MCPAuth) -> None:
     with client_for(mcp_auth, required_scopes=["admin"]) as client:
         response = client.get("/whoami", headers=bearer(token(scope="read", exp=1)))
