@@ -1366,6 +1366,14 @@ cdef inline bint _same_token(object key, object token) noexcept:
                        PyUnicode_GET_LENGTH(token))
 
 
+cdef inline bint _expired_now(_Node node) except -1:
+    # valid_until has passed by the wall clock: time.time()'s clock, read here without a
+    # Python call.
+    if node.valid_until_is_float:
+        return node.valid_until_d <= _wall_clock()
+    return node.valid_until <= _wall_clock()
+
+
 # The list code never assumes more than it checks: code run by a key's __eq__, a value's
 # destructor or the garbage collector's tp_clear can leave a node half linked, and a
 # crash is not an acceptable answer to that. The locals hold references, so no node is
@@ -1549,11 +1557,7 @@ cdef class TokenCache:
                 self._misses += 1
                 return None
             if now is None:
-                # time.time() reads the same clock; read here it costs no Python call.
-                if node.valid_until_is_float:
-                    expired = node.valid_until_d <= _wall_clock()
-                else:
-                    expired = node.valid_until <= _wall_clock()
+                expired = _expired_now(node)
             elif node.valid_until_is_float and type(now) is float:
                 expired = node.valid_until_d <= PyFloat_AS_DOUBLE(now)
             else:
@@ -1578,7 +1582,6 @@ cdef class TokenCache:
         cdef list front
         cdef object held
         cdef _Node node
-        cdef bint expired
         if n <= 7 or not _is_bearer(buf) or buf[6] != 0x20:
             return None
         while start < n and buf[start] == 0x20:
@@ -1599,11 +1602,7 @@ cdef class TokenCache:
                     or PyUnicode_GET_LENGTH(node.key) != length
                     or not _same_bytes(PyUnicode_1BYTE_DATA(node.key), buf + start, length)):
                 return None
-            if node.valid_until_is_float:
-                expired = node.valid_until_d <= _wall_clock()
-            else:
-                expired = node.valid_until <= _wall_clock()
-            if expired:
+            if _expired_now(node):
                 return None
             _move_to_end(self._root, node)
             self._hits += 1
