@@ -321,6 +321,19 @@ cdef inline bint _is_bearer(const unsigned char* p) noexcept nogil:
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+cdef inline Py_ssize_t _token_start(const unsigned char* buf, Py_ssize_t n) noexcept nogil:
+    # Where the credentials start in ``Bearer`` SP *SP credentials (n when there are none),
+    # or -1 when the value does not start with the scheme and a space.
+    cdef Py_ssize_t start = 7
+    if n < 7 or not _is_bearer(buf) or buf[6] != 0x20:
+        return -1
+    while start < n and buf[start] == 0x20:
+        start += 1
+    return start
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef object _parse_bearer(object value, object max_token_bytes):
     if type(value) is not bytes:
         return _parse_bearer_generic(value, max_token_bytes)
@@ -329,13 +342,9 @@ cdef object _parse_bearer(object value, object max_token_bytes):
     cdef Py_ssize_t start, end
     if n == 0:
         raise _MCPAuthBearerAuthException(_MISSING_AUTH_HEADER)
-    if n < 6 or not _is_bearer(buf) or (n > 6 and buf[6] != 0x20):
+    start = _token_start(buf, n)
+    if start < 0:
         raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
-    if n == 6:
-        raise _MCPAuthBearerAuthException(_INVALID_AUTH_HEADER_FORMAT)
-    start = 7
-    while start < n and buf[start] == 0x20:
-        start += 1
     if start == n:
         raise _MCPAuthBearerAuthException(_MISSING_BEARER_TOKEN)
     if _exceeds(n - start, max_token_bytes):
@@ -1578,16 +1587,12 @@ cdef class TokenCache:
         # parse_bearer and _get, which raise, count misses and drop expired entries.
         cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(value)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
-        cdef Py_ssize_t start = 7, length
+        cdef Py_ssize_t start = _token_start(buf, n)
+        cdef Py_ssize_t length = n - start
         cdef list front
         cdef object held
         cdef _Node node
-        if n <= 7 or not _is_bearer(buf) or buf[6] != 0x20:
-            return None
-        while start < n and buf[start] == 0x20:
-            start += 1
-        length = n - start
-        if length == 0 or _exceeds(length, max_token_bytes):
+        if start < 0 or length == 0 or _exceeds(length, max_token_bytes):
             return None
         with cython.critical_section(self):
             front = self._front
