@@ -41,7 +41,7 @@ from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthExceptionDetails as _MCPAuthBearerAuthExceptionDetails,
     invalid_token as _invalid_token,
 )
-from mcpauth_fast.types import AuthInfo as _AuthInfo
+from mcpauth_fast.types import AuthInfo as _AuthInfo, FrozenList as _FrozenList
 
 cdef inline double _wall_clock() noexcept:
     cdef timespec ts
@@ -1042,47 +1042,64 @@ cdef int _split_scopes(object value, list out, set seen) except -1:
     return 0
 
 
-def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
-    """The scopes of a token, from ``scope``, else ``scopes``, else ``scp``.
+def extract_scopes(claims: dict[str, Any]) -> FrozenList:
+    """The scopes of a token: ``scope``, or ``scopes`` when that is empty (mcpauth's
+    ``scope or scopes``); ``scp`` only when both are absent or null.
 
     A claim is a space-separated string or a list of strings; it is split on runs of
-    whitespace, empties dropped, order kept, duplicates removed. A claim that is absent or
-    null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
-    claim of any other type.
+    whitespace, empties dropped, order kept, duplicates removed. ``scope`` and ``scopes`` are
+    both checked when present, as mcpauth checks both. Raises
+    ``MCPAuthTokenVerificationException`` for a claim of any other type.
     """
     return _extract_scopes(claims)
 
 
 cdef object _extract_scopes(object claims):
     cdef object name, value, scopes
-    cdef PyObject* found
-    for name in ("scope", "scopes", "scp"):
+    cdef object found = None
+    for name in ("scope", "scopes"):
         value = _get(claims, name)
         if value is not None:
-            if type(value) is str and PyUnicode_GET_LENGTH(value) <= _SCOPE_MEMO_MAX_CHARS:
-                found = PyDict_GetItemWithError(_scope_memo, value)
-                if found != NULL:
-                    return <object>found
-                scopes = _scopes_of(value)
-                if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
-                    _scope_memo.clear()
-                _scope_memo[value] = scopes
-                return scopes
-            return _scopes_of(value)
-    return ()
+            scopes = _scopes_of(value)
+            if not found:
+                found = scopes
+    if found is None:
+        value = _get(claims, "scp")
+        found = _scopes_of(value) if value is not None else _NO_SCOPES
+    return found
 
 
 # The scope strings seen lately and their scopes: a client's tokens carry the same string, and
-# each verified token keeps its scopes in the cache; shared, they cost one tuple, not one each.
+# each verified token keeps its scopes in the cache; shared, they cost one list, not one each.
 cdef Py_ssize_t _SCOPE_MEMO_SIZE = 1024
 cdef Py_ssize_t _SCOPE_MEMO_MAX_CHARS = 256
 cdef dict _scope_memo = {}
+cdef object _NO_SCOPES = _FrozenList()
 
 
-cdef tuple _scopes_of(object value):
-    cdef list out = []
+cdef object _scopes_of(object value):
+    cdef PyObject* found
+    cdef list out
+    cdef bint memoized = type(value) is str and PyUnicode_GET_LENGTH(value) <= _SCOPE_MEMO_MAX_CHARS
+    if memoized:
+        found = PyDict_GetItemWithError(_scope_memo, value)
+        if found != NULL:
+            return <object>found
+    out = []
     _split_scopes(value, out, set())
-    return tuple(out)
+    scopes = _FrozenList(out)
+    if memoized:
+        if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+            _scope_memo.clear()
+        _scope_memo[value] = scopes
+    return scopes
+
+
+cdef object _string_claim(object claims, str name):
+    cdef object value = _get(claims, name)
+    if value is not None and type(value) is not str:
+        raise _invalid_token(f"claim {name} is not a string")
+    return value
 
 
 cdef extern from *:
@@ -1134,14 +1151,15 @@ cdef tuple _AUTH_INFO_SLOTS = _auth_info_slots()
 
 def auth_info_from_claims(token, issuer, claims, required_claims=()):
     """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
-    refuse claims of the wrong shape (``invalid_token``). The AuthInfo keeps the fields, not
-    the dict: its ``claims`` are decoded again from ``token`` when first read."""
+    refuse claims of the wrong shape (``invalid_token``): at least every shape mcpauth 0.1.1
+    refuses. The AuthInfo keeps the fields, not the dict: its ``claims`` are decoded again from
+    ``token`` when first read."""
     return _auth_info_from_claims(token, issuer, claims, required_claims)
 
 
 cdef object _auth_info_from_claims(object token, object issuer, object claims,
                                    object required_claims):
-    cdef object subject, name, audience, item, client_id, exp, info, jti
+    cdef object subject, name, audience, item, client_id, azp, exp, info, jti
     cdef tuple slots = _AUTH_INFO_SLOTS
     subject = _get(claims, "sub")
     if type(subject) is not str or not subject:
@@ -1153,19 +1171,24 @@ cdef object _auth_info_from_claims(object token, object issuer, object claims,
     if (jti is not None and type(jti) is not str) or (jti is None and "jti" in claims):
         raise _invalid_token("claim jti is not a string")
     audience = _get(claims, "aud")
-    if audience is not None and type(audience) is not str:
+    if audience is not None and (type(audience) is not str or not audience):
         if type(audience) is not list:
-            raise _invalid_token("claim aud is not a string or a list of strings")
+            raise _invalid_token("claim aud is not a non-empty string or a list of them")
         for item in <list>audience:
-            if type(item) is not str:
-                raise _invalid_token("claim aud is not a string or a list of strings")
-        audience = tuple(<list>audience)
-    client_id = _get(claims, "client_id")
-    if type(client_id) is not str:
-        client_id = _get(claims, "azp")
-        if type(client_id) is not str:
-            client_id = None
+            if type(item) is not str or not item:
+                raise _invalid_token("claim aud is not a non-empty string or a list of them")
+        audience = _FrozenList(<list>audience)
+    client_id = _string_claim(claims, "client_id")
+    azp = _string_claim(claims, "azp")
+    if client_id is None:
+        client_id = azp
     exp = _get(claims, "exp")
+    if type(exp) is int:
+        exp = _int_as_double(exp)
+    elif exp is not None:
+        exp = float(exp)
+        if not exp.is_integer():
+            raise _invalid_token("claim exp is not a whole number of seconds")
     scopes = _extract_scopes(claims)
     info = _new_instance(_AuthInfo)
     _set_slot(info, slots[0], token)
@@ -1175,10 +1198,6 @@ cdef object _auth_info_from_claims(object token, object issuer, object claims,
     _set_slot(info, slots[4], client_id)
     _set_slot(info, slots[5], scopes)
     _set_slot(info, slots[6], audience)
-    if type(exp) is int:
-        exp = _int_as_double(exp)
-    elif exp is not None:
-        exp = float(exp)
     _set_slot(info, slots[7], exp)
     _set_slot(info, slots[8], None)
     return info
@@ -1219,7 +1238,7 @@ cdef int _check_policy(object issuer, object audience, object scopes, object tru
             _INVALID_AUDIENCE,
             _MCPAuthBearerAuthExceptionDetails(
                 expected=_expected(audiences),
-                actual=list(audience) if type(audience) is tuple else audience,
+                actual=list(audience) if type(audience) is _FrozenList else audience,
             ),
         )
     if required_scopes:
@@ -1247,7 +1266,7 @@ cdef bint _audience_matches(object audience, object audiences) except -1:
     cdef object item
     if type(audience) is str:
         return audience in audiences
-    if type(audience) is list or type(audience) is tuple:
+    if type(audience) is _FrozenList or type(audience) is list:
         for item in audience:
             if type(item) is str and item in audiences:
                 return True

@@ -77,7 +77,7 @@ ISSUED_IN_FUTURE = "token is issued in the future (iat)"
 INVALID_JSON = "payload: invalid JSON"
 TOO_LARGE = "token is larger than 8192 bytes"
 ISS_NOT_STRING = "claim iss is missing or not a string"
-AUD_NOT_STRINGS = "claim aud is not a string or a list of strings"
+AUD_NOT_STRINGS = "claim aud is not a non-empty string or a list of them"
 SCOPE_NOT_STRINGS = "scope claim is not a string or a list of strings"
 
 # The order of the P-256 group.
@@ -571,7 +571,10 @@ def _floor_now() -> int:
     ("nbf float 3.5 s beyond", lambda t: {"nbf": t + LEEWAY + 4.5}, NOT_YET_VALID),
     ("iat at now + leeway (the boundary)", lambda t: {"iat": t + LEEWAY}, None),
     ("iat 3 s beyond the boundary", lambda t: {"iat": t + LEEWAY + 4}, ISSUED_IN_FUTURE),
-    ("exp float far ahead", lambda t: {"exp": t + 100.5}, None),
+    ("exp float far ahead, whole", lambda t: {"exp": t + 100.0}, None),
+    # mcpauth 0.1.1 refuses a fraction (its pydantic model reads exp as an int): so do we.
+    ("exp float far ahead, with a fraction", lambda t: {"exp": t + 100.5},
+     "claim exp is not a whole number of seconds"),
     ("exp zero", lambda t: {"exp": 0}, EXPIRED),
     ("exp negative", lambda t: {"exp": -1}, EXPIRED),
     ("exp tiny float", lambda t: {"exp": 1e-300}, EXPIRED),
@@ -695,7 +698,7 @@ def test_missing_issuer_is_refused(client: TestClient) -> None:
     "https://mcp.example.com/mcp@evil.com", "https://evil.com/https://mcp.example.com/mcp",
     "https://mcp.example.com/mcp.evil.com", "https://mcp.example.com/mcp?x=1",
     "https://mcp.example.com/mcp ", "https://mcp.example.com/mcp https://other",
-    "https://mcp.example.com:443/mcp", "https://mcp.example.com/./mcp", "",
+    "https://mcp.example.com:443/mcp", "https://mcp.example.com/./mcp",
     ["https://a.example", "https://b.example"], [], ["https://mcp.example.com/mcp/"],
     ["https://mcp.example.com/mcp https://a.example"],
 ])
@@ -710,9 +713,11 @@ def test_missing_audience_is_refused(client: TestClient) -> None:
 
 @pytest.mark.parametrize("audience", [
     {AUDIENCE: True}, [[AUDIENCE]], [AUDIENCE, 1], [AUDIENCE, None], 1, True, [{"aud": AUDIENCE}],
+    "", [AUDIENCE, ""],
 ])
 def test_audience_of_the_wrong_type_is_refused(client: TestClient, audience: Any) -> None:
-    """A list is accepted only when every member is a string, even if one of them matches."""
+    """A list is accepted only when every member is a non-empty string, even if one of them
+    matches (mcpauth 0.1.1 refuses an empty one too)."""
     refused(get(client, mint(ES, aud=audience)), AUD_NOT_STRINGS)
 
 

@@ -16,6 +16,7 @@ from mcpauth_fast.exceptions import (
     MCPAuthBearerAuthException,
     MCPAuthTokenVerificationException,
 )
+from mcpauth_fast.types import FrozenList
 
 NOW = 1_800_000_000.0
 
@@ -94,37 +95,54 @@ def test_max_age(speedups: ModuleType) -> None:
 
 
 @pytest.mark.parametrize("claims,scopes", [
-    ({"scope": "read write"}, ("read", "write")),
-    ({"scope": "  read \t write\nread  "}, ("read", "write")),
-    ({"scope": ["read", "write", "read"]}, ("read", "write")),
-    ({"scope": ["read write", "admin"]}, ("read", "write", "admin")),
-    ({"scope": ""}, ()),
-    ({"scope": []}, ()),
-    ({"scopes": "a b"}, ("a", "b")),
-    ({"scp": ["x"]}, ("x",)),
-    ({"scp": "x y"}, ("x", "y")),
-    ({"scope": "a", "scopes": "b", "scp": "c"}, ("a",)),
-    ({"scope": None, "scopes": "b"}, ("b",)),
-    ({"scope": "READ read"}, ("READ", "read")),
-    ({"scope": "read,write"}, ("read,write",)),
-    ({}, ()),
+    ({"scope": "read write"}, ["read", "write"]),
+    ({"scope": "  read \t write\nread  "}, ["read", "write"]),
+    ({"scope": ["read", "write", "read"]}, ["read", "write"]),
+    ({"scope": ["read write", "admin"]}, ["read", "write", "admin"]),
+    ({"scope": ""}, []),
+    ({"scope": []}, []),
+    ({"scopes": "a b"}, ["a", "b"]),
+    ({"scp": ["x"]}, ["x"]),
+    ({"scp": "x y"}, ["x", "y"]),
+    ({"scope": "a", "scopes": "b", "scp": "c"}, ["a"]),
+    ({"scope": None, "scopes": "b"}, ["b"]),
+    ({"scope": "READ read"}, ["READ", "read"]),
+    ({"scope": "read,write"}, ["read,write"]),
+    ({"scope": "", "scopes": "b"}, ["b"]),  # mcpauth: ``scope or scopes``
+    ({"scope": [], "scopes": [], "scp": "c"}, []),  # scp only when both are absent
+    ({"scope": "", "scp": "c"}, []),
+    ({}, []),
 ])
-def test_extract_scopes(speedups: ModuleType, claims: dict, scopes: tuple) -> None:
+def test_extract_scopes(speedups: ModuleType, claims: dict, scopes: list) -> None:
     assert speedups.extract_scopes(claims) == scopes
 
 
-def test_repeated_scope_strings_share_one_tuple_and_stay_right(speedups: ModuleType) -> None:
-    # Cached tokens of one client keep one scopes tuple between them, not one each.
+@pytest.mark.parametrize("claims", [
+    {"scope": 5},
+    {"scope": ["a", 5]},
+    {"scope": "a", "scopes": 5},  # mcpauth checks the type of both, whichever is used
+    {"scope": "a", "scopes": ["b", None]},
+    {"scp": {"a": 1}},
+])
+def test_scope_claims_of_the_wrong_type_are_refused(speedups: ModuleType, claims: dict) -> None:
+    with pytest.raises(MCPAuthTokenVerificationException) as info:
+        speedups.extract_scopes(claims)
+    assert info.value.cause == "scope claim is not a string or a list of strings"
+
+
+def test_repeated_scope_strings_share_one_list_and_stay_right(speedups: ModuleType) -> None:
+    # Cached tokens of one client keep one scopes list between them, not one each.
     first = speedups.extract_scopes({"scope": "mcp:tools read write"})
     again = speedups.extract_scopes({"scope": "".join(["mcp:tools", " read", " write"])})
-    assert again == ("mcp:tools", "read", "write") and again is first
+    assert again == ["mcp:tools", "read", "write"] and again is first
+    assert type(again) is FrozenList
     # Many distinct strings (past the memory's bound), long ones, and repeats: always the split.
     for i in range(3000):
         text = f"s{i} shared  s{i}\tx{i % 7}"
-        assert speedups.extract_scopes({"scope": text}) == (f"s{i}", "shared", f"x{i % 7}")
+        assert speedups.extract_scopes({"scope": text}) == [f"s{i}", "shared", f"x{i % 7}"]
     long = " ".join(f"scope-{i}" for i in range(200))
     for _ in range(2):
-        assert speedups.extract_scopes({"scp": long}) == tuple(long.split())
+        assert speedups.extract_scopes({"scp": long}) == long.split()
     assert speedups.extract_scopes({"scope": "mcp:tools read write"}) == first
 
 
@@ -179,9 +197,10 @@ def test_audience_mismatch(speedups: ModuleType, audience: Any) -> None:
     assert error.code is Code.INVALID_AUDIENCE
 
 
-def test_audience_tuple_from_auth_info_is_reported_as_list(speedups: ModuleType) -> None:
-    error = policy_error(speedups, "https://issuer.example.com", ("a", "b"), (), ISS, AUD, ())
-    assert error.cause.actual == ["a", "b"]
+def test_audience_from_auth_info_is_reported_as_a_plain_list(speedups: ModuleType) -> None:
+    error = policy_error(speedups, "https://issuer.example.com", FrozenList(["a", "b"]), (), ISS,
+                         AUD, ())
+    assert error.cause.actual == ["a", "b"] and type(error.cause.actual) is list
 
 
 def test_every_missing_scope_is_reported_in_order(speedups: ModuleType) -> None:

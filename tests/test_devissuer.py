@@ -159,7 +159,7 @@ async def test_mint_defaults_and_overrides(
     info = await remote_verifier.verify(
         issuer.mint(scope=["a", "b"], aud=[AUDIENCE, "other"], client_id="someone-else")
     )
-    assert info.scopes == ("a", "b") and info.audience == (AUDIENCE, "other")
+    assert info.scopes == ["a", "b"] and info.audience == [AUDIENCE, "other"]
     assert info.client_id == "someone-else"
     assert "scope" not in (await remote_verifier.verify(issuer.mint(scope=None))).claims
 
@@ -211,7 +211,7 @@ async def test_cli_token_as_a_subprocess(
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     info = await remote_verifier.verify(lines[0])
-    assert_claims(info, issuer.issuer, "alice", ("read", "write"), (AUDIENCE, "other"), 3600)
+    assert_claims(info, issuer.issuer, "alice", ("read", "write"), [AUDIENCE, "other"], 3600)
 
 
 def test_cli_token_without_a_running_issuer(

@@ -26,7 +26,7 @@ from mcpauth_fast.exceptions import (
 )
 from mcpauth_fast.jwks import IssuerKeys, StaticKeys
 from mcpauth_fast.keys import hmac_key
-from mcpauth_fast.types import AuthInfo
+from mcpauth_fast.types import AuthInfo, FrozenList
 from mcpauth_fast.verifier import JwtVerifier
 
 NOW = 1_800_000_000.0
@@ -64,8 +64,9 @@ def test_every_algorithm_verifies(alg: str) -> None:
     assert isinstance(info, AuthInfo)
     assert (info.token, info.issuer, info.subject, info.client_id) == (
         token, ISSUER, "alice", "client-1")
-    assert info.scopes == ("read", "write")
-    assert info.audience == (AUDIENCE, "x")
+    # Equal to mcpauth's plain lists (and read-only: test_a_handler_cannot_change_...).
+    assert info.scopes == ["read", "write"]
+    assert info.audience == [AUDIENCE, "x"]
     assert info.expires_at == NOW + 3600
     assert info.claims["jti"] == "j-1"
 
@@ -119,8 +120,12 @@ def test_none_and_hmac_with_public_key_are_refused() -> None:
     ({"iss": ["https://issuer.example.com"]}, "claim iss is missing or not a string"),
     ({"sub": None}, "claim sub is missing or not a string"),
     ({"sub": 42}, "claim sub is missing or not a string"),
-    ({"aud": 42}, "claim aud is not a string or a list of strings"),
-    ({"aud": ["a", 1]}, "claim aud is not a string or a list of strings"),
+    ({"aud": 42}, "claim aud is not a non-empty string or a list of them"),
+    ({"aud": ["a", 1]}, "claim aud is not a non-empty string or a list of them"),
+    ({"aud": ""}, "claim aud is not a non-empty string or a list of them"),
+    ({"aud": ["a", ""]}, "claim aud is not a non-empty string or a list of them"),
+    ({"client_id": 12345}, "claim client_id is not a string"),
+    ({"azp": 12345, "client_id": None}, "claim azp is not a string"),
     ({"scope": {"read": True}}, "scope claim is not a string or a list of strings"),
 ])
 def test_claim_failures(overrides: dict, cause: str) -> None:
@@ -128,10 +133,13 @@ def test_claim_failures(overrides: dict, cause: str) -> None:
     assert rejects(verifier_for("ES256"), token) == cause
 
 
-def test_float_exp_is_valid_and_exp_can_be_optional() -> None:
+def test_whole_float_exp_is_valid_and_exp_can_be_optional() -> None:
     key = signing_key("ES256")
-    info = asyncio.run(verifier_for("ES256").verify(key.mint(claims(NOW, exp=NOW + 10.5))))
-    assert info.expires_at == NOW + 10.5
+    info = asyncio.run(verifier_for("ES256").verify(key.mint(claims(NOW, exp=NOW + 10.0))))
+    assert info.expires_at == NOW + 10
+    # A fraction is refused, as mcpauth 0.1.1 refuses it (its model reads exp as an int).
+    fraction = key.mint(claims(NOW, exp=NOW + 10.5))
+    assert rejects(verifier_for("ES256"), fraction) == "claim exp is not a whole number of seconds"
     no_exp = key.mint(claims(NOW, exp=None))
     info = asyncio.run(verifier_for("ES256", require_exp=False).verify(no_exp))
     assert info.expires_at is None
@@ -223,21 +231,26 @@ def test_cache_entries_carry_issuer_and_kid_for_eviction() -> None:
 
 def test_a_handler_cannot_change_what_the_next_request_sees() -> None:
     verifier = verifier_for("ES256")
-    token = signing_key("ES256").mint(claims(NOW, roles=["user"], ext={"tier": "free"}))
+    token = signing_key("ES256").mint(
+        claims(NOW, roles=["user"], ext={"tier": "free"}, aud=[AUDIENCE, "x"]))
     info = asyncio.run(verifier.verify(token))
+    assert type(info.audience) is FrozenList and type(info.scopes) is FrozenList
     # A mutable copy, before and after the claims were first read, is the caller's own.
     for _ in range(2):
         mine = info.mutable_claims()
         assert mine["roles"] == ["user"] and mine["ext"] == {"tier": "free"}
         mine["roles"].append("admin")
         mine["ext"]["tier"] = "pro"
-        assert info.claims["roles"] == ("user",) and info.claims["ext"] == {"tier": "free"}
+        assert info.claims["roles"] == ["user"] and info.claims["ext"] == {"tier": "free"}
     for mutate in (
         lambda: info.claims.__setitem__("sub", "mallory"),
         lambda: info.claims.update(sub="mallory"),
         lambda: info.claims["ext"].__setitem__("tier", "pro"),
         lambda: info.claims["roles"].append("admin"),
         lambda: info.scopes.append("admin"),
+        lambda: info.scopes.__setitem__(0, "admin"),
+        lambda: info.scopes.__iadd__(["admin"]),
+        lambda: info.audience.extend(["admin"]),
         lambda: setattr(info, "subject", "mallory"),
         lambda: setattr(info, "scopes", ("admin",)),
         lambda: setattr(info, "claims", {"sub": "mallory"}),
@@ -250,8 +263,8 @@ def test_a_handler_cannot_change_what_the_next_request_sees() -> None:
     again = asyncio.run(verifier.verify(token))
     # The claims are frozen once, on first read (the verifier builds AuthInfo without them).
     assert again is info and again.claims is info.claims
-    assert again.subject == "alice" and again.claims["roles"] == ("user",)
-    assert again.scopes == ("read", "write") and again.claims["ext"] == {"tier": "free"}
+    assert again.subject == "alice" and again.claims["roles"] == ["user"]
+    assert again.scopes == ["read", "write"] and again.claims["ext"] == {"tier": "free"}
 
 
 def test_client_id_falls_back_to_azp() -> None:

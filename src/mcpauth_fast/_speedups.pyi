@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .types import AuthInfo
+from .types import AuthInfo, FrozenList
 
 DEFAULT_MAX_TOKEN_BYTES: int
 MAX_HEADER_SEGMENT: int
@@ -52,7 +52,7 @@ class TokenChecks:
         self, token: str, now: float
     ) -> tuple[dict[str, Any], bytes, bytes, str, str | None, str, float]: ...
 
-def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]: ...
+def extract_scopes(claims: dict[str, Any]) -> FrozenList: ...
 def auth_info_from_claims(
     token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ...
 ) -> AuthInfo: ...

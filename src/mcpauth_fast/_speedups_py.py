@@ -23,7 +23,7 @@ from .exceptions import (
     MCPAuthBearerAuthExceptionDetails,
     invalid_token,
 )
-from .types import AuthInfo
+from .types import AuthInfo, FrozenList
 
 __all__ = [
     "BearerLookup",
@@ -400,48 +400,66 @@ def _split_scopes(value: Any, out: list[str], seen: set[str]) -> None:
         raise invalid_token("scope claim is not a string or a list of strings")
 
 
-def extract_scopes(claims: dict[str, Any]) -> tuple[str, ...]:
-    """The scopes of a token, from ``scope``, else ``scopes``, else ``scp``.
+def extract_scopes(claims: dict[str, Any]) -> FrozenList:
+    """The scopes of a token: ``scope``, or ``scopes`` when that is empty (mcpauth's
+    ``scope or scopes``); ``scp`` only when both are absent or null.
 
     A claim is a space-separated string or a list of strings; it is split on runs of
-    whitespace, empties dropped, order kept, duplicates removed. A claim that is absent or
-    null falls through to the next name. Raises ``MCPAuthTokenVerificationException`` for a
-    claim of any other type.
+    whitespace, empties dropped, order kept, duplicates removed. ``scope`` and ``scopes`` are
+    both checked when present, as mcpauth checks both. Raises
+    ``MCPAuthTokenVerificationException`` for a claim of any other type.
     """
-    for name in ("scope", "scopes", "scp"):
+    found = None
+    for name in ("scope", "scopes"):
         value = claims.get(name)
         if value is not None:
-            if type(value) is str and len(value) <= _SCOPE_MEMO_MAX_CHARS:
-                scopes = _scope_memo.get(value)
-                if scopes is None:
-                    scopes = _scopes_of(value)
-                    if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
-                        _scope_memo.clear()
-                    _scope_memo[value] = scopes
-                return scopes
-            return _scopes_of(value)
-    return ()
+            scopes = _scopes_of(value)
+            if not found:
+                found = scopes
+    if found is None:
+        value = claims.get("scp")
+        found = _scopes_of(value) if value is not None else _NO_SCOPES
+    return found
 
 
 # The scope strings seen lately and their scopes: a client's tokens carry the same string, and
-# each verified token keeps its scopes in the cache; shared, they cost one tuple, not one each.
+# each verified token keeps its scopes in the cache; shared, they cost one list, not one each.
 _SCOPE_MEMO_SIZE = 1024
 _SCOPE_MEMO_MAX_CHARS = 256
-_scope_memo: dict[str, tuple[str, ...]] = {}
+_scope_memo: dict[str, FrozenList] = {}
+_NO_SCOPES = FrozenList()
 
 
-def _scopes_of(value: Any) -> tuple[str, ...]:
+def _scopes_of(value: Any) -> FrozenList:
+    memoized = type(value) is str and len(value) <= _SCOPE_MEMO_MAX_CHARS
+    if memoized:
+        scopes = _scope_memo.get(value)
+        if scopes is not None:
+            return scopes
     out: list[str] = []
     _split_scopes(value, out, set())
-    return tuple(out)
+    scopes = FrozenList(out)
+    if memoized:
+        if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+            _scope_memo.clear()
+        _scope_memo[value] = scopes
+    return scopes
+
+
+def _string_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is not None and type(value) is not str:
+        raise invalid_token(f"claim {name} is not a string")
+    return value
 
 
 def auth_info_from_claims(
     token: str, issuer: str, claims: dict[str, Any], required_claims: tuple[str, ...] = ()
 ) -> AuthInfo:
     """Build the ``AuthInfo`` of ``claims``, the payload of ``token``, a verified compact JWS;
-    refuse claims of the wrong shape (``invalid_token``). The AuthInfo keeps the fields, not
-    the dict: its ``claims`` are decoded again from ``token`` when first read."""
+    refuse claims of the wrong shape (``invalid_token``): at least every shape mcpauth 0.1.1
+    refuses. The AuthInfo keeps the fields, not the dict: its ``claims`` are decoded again from
+    ``token`` when first read."""
     subject = claims.get("sub")
     if type(subject) is not str or not subject:
         raise invalid_token("claim sub is missing or not a string")
@@ -451,23 +469,25 @@ def auth_info_from_claims(
     if "jti" in claims and type(claims["jti"]) is not str:
         raise invalid_token("claim jti is not a string")
     audience = claims.get("aud")
-    if audience is not None and type(audience) is not str:
-        if type(audience) is not list or any(type(a) is not str for a in audience):
-            raise invalid_token("claim aud is not a string or a list of strings")
-    client_id = claims.get("client_id")
-    if type(client_id) is not str:
-        client_id = claims.get("azp")
-        if type(client_id) is not str:
-            client_id = None
+    if audience is not None and (type(audience) is not str or not audience):
+        if type(audience) is not list or any(type(a) is not str or not a for a in audience):
+            raise invalid_token("claim aud is not a non-empty string or a list of them")
+        audience = FrozenList(audience)
+    client_id = _string_claim(claims, "client_id")
+    azp = _string_claim(claims, "azp")
     exp = claims.get("exp")
+    if exp is not None:
+        exp = float(exp)
+        if not exp.is_integer():
+            raise invalid_token("claim exp is not a whole number of seconds")
     return AuthInfo._of_verified_jws(
         token,
         issuer,
         subject,
-        client_id,
+        client_id if client_id is not None else azp,
         extract_scopes(claims),
         audience,
-        float(exp) if exp is not None else None,
+        exp,
     )
 
 
@@ -499,7 +519,7 @@ def check_policy(
             BearerAuthExceptionCode.INVALID_AUDIENCE,
             MCPAuthBearerAuthExceptionDetails(
                 expected=_expected(audiences),
-                actual=list(audience) if type(audience) is tuple else audience,
+                actual=list(audience) if type(audience) is FrozenList else audience,
             ),
         )
     if required_scopes:
@@ -520,7 +540,7 @@ def _expected(values: frozenset[str]) -> Any:
 def _audience_matches(audience: Any, audiences: frozenset[str]) -> bool:
     if type(audience) is str:
         return audience in audiences
-    if type(audience) is list or type(audience) is tuple:
+    if type(audience) is FrozenList or type(audience) is list:
         for item in audience:
             if type(item) is str and item in audiences:
                 return True

@@ -41,15 +41,49 @@ class FrozenDict(dict[str, Any]):
         return dict(self)
 
 
+class FrozenList(list[Any]):
+    """A list that refuses to change.
+
+    Like ``FrozenDict``, for the lists of a cached ``AuthInfo`` (``scopes``, a list
+    ``audience``, lists inside ``claims``). A list subclass rather than a tuple, so it compares
+    equal to the lists mcpauth returns (``auth_info.scopes == ["read", "write"]``) and
+    serialises as a JSON array.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this list is read-only")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> Any:
+        return (FrozenList, (list(self),))
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> FrozenList:
+        return self
+
+    def copy(self) -> list[Any]:
+        """A plain, mutable copy (one level deep)."""
+        return list(self)
+
+
 def freeze(value: Any) -> Any:
-    """Deeply immutable copy of a JSON value: dicts become FrozenDict, lists tuples."""
+    """Deeply immutable copy of a JSON value: dicts become FrozenDict, lists FrozenList."""
     # The containment test inline: most claims are scalars, and a call per value costs.
     if isinstance(value, dict):
         return FrozenDict(
             {k: freeze(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
         )
-    if isinstance(value, list):
-        return tuple(freeze(v) if isinstance(v, (dict, list)) else v for v in value)
+    if isinstance(value, (list, tuple)):
+        return FrozenList([freeze(v) if isinstance(v, (dict, list)) else v for v in value])
     return value
 
 
@@ -57,7 +91,7 @@ def thaw(value: Any) -> Any:
     """Plain, mutable copy of a frozen JSON value."""
     if isinstance(value, dict):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (list, tuple)):
         return [thaw(v) for v in value]
     return value
 
@@ -70,7 +104,8 @@ class AuthInfo:
     """Authentication information extracted from a verified access token.
 
     Immutable: verified tokens are cached, and one instance serves every request that
-    carries the same token. ``scopes`` is a tuple and ``claims`` a read-only dict.
+    carries the same token. ``scopes`` (and a list ``audience``) are read-only lists, equal to
+    mcpauth's plain lists, and ``claims`` is a read-only dict.
 
     :param token: the raw access token.
     :param issuer: the ``iss`` claim.
@@ -90,9 +125,9 @@ class AuthInfo:
     token: str
     issuer: str
     client_id: str | None
-    scopes: tuple[str, ...]
+    scopes: FrozenList
     subject: str
-    audience: str | tuple[str, ...] | None
+    audience: str | FrozenList | None
     expires_at: float | None
     # None for a verified compact JWS until ``claims`` is first read: they are decoded again
     # from the token's payload then. Most requests never read them, and a verified token stays
@@ -117,8 +152,9 @@ class AuthInfo:
         _set_subject(self, subject)
         _set_claims(self, claims if isinstance(claims, FrozenDict) else freeze(claims))
         _set_client_id(self, client_id)
-        _set_scopes(self, tuple(scopes or ()))
-        _set_audience(self, tuple(audience) if isinstance(audience, list) else audience)
+        _set_scopes(self, scopes if type(scopes) is FrozenList else FrozenList(scopes or ()))
+        _set_audience(self, FrozenList(audience) if isinstance(audience, (list, tuple))
+                      else audience)
         _set_expires_at(self, expires_at)
         _set_sdk_user(self, None)
 
@@ -129,7 +165,7 @@ class AuthInfo:
         issuer: str,
         subject: str,
         client_id: str | None,
-        scopes: tuple[str, ...],
+        scopes: FrozenList,
         audience: str | list[str] | None,
         expires_at: float | None,
     ) -> AuthInfo:
@@ -142,7 +178,7 @@ class AuthInfo:
         _set_claims(info, None)
         _set_client_id(info, client_id)
         _set_scopes(info, scopes)
-        _set_audience(info, tuple(audience) if type(audience) is list else audience)
+        _set_audience(info, FrozenList(audience) if type(audience) is list else audience)
         _set_expires_at(info, expires_at)
         _set_sdk_user(info, None)
         return info
@@ -239,10 +275,14 @@ class VerifyAccessTokenFunction(Protocol):
 
 
 def __getattr__(name: str) -> Any:
-    # mcpauth 0.2 exposes the resource-server models from ``mcpauth.types`` too; loaded lazily
-    # so the hot path does not import pydantic.
+    # mcpauth's pydantic models named from ``mcpauth.types`` (0.2 adds the resource-server
+    # ones), loaded lazily so the hot path does not import pydantic.
     if name in ("ResourceServerConfig", "ResourceServerMetadata"):
         from . import config
 
         return getattr(config, name)
+    if name in ("JwtPayload", "NonEmptyString"):
+        from . import payload
+
+        return getattr(payload, name)
     raise AttributeError(f"module 'mcpauth_fast.types' has no attribute {name!r}")
