@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -151,10 +152,13 @@ async def test_issuer_mismatch_is_refused(
     assert "evil.example" in info.value.cause["error_description"]
 
 
-def test_issuer_must_match_exactly(metadata_server: MetadataServer) -> None:
-    # The tenant document says ".../tenant"; asking for ".../tenant/" must not accept it.
+def test_issuer_must_match_but_for_one_trailing_slash(metadata_server: MetadataServer) -> None:
+    # The tenant document says ".../tenant"; ".../tenant/" is tolerated (test_discovery_issuer.py
+    # has the cases), ".../tenant//" is not.
+    config = fetch_server_config(metadata_server.tenant + "/", AuthServerType.OIDC)
+    assert config.metadata.issuer == metadata_server.tenant
     with pytest.raises(MCPAuthAuthServerException):
-        fetch_server_config(metadata_server.tenant + "/", AuthServerType.OIDC)
+        fetch_server_config(metadata_server.tenant + "//", AuthServerType.OIDC)
 
 
 def test_by_well_known_url_does_not_check_issuer(metadata_server: MetadataServer) -> None:
@@ -407,7 +411,8 @@ def test_validate_resource_configs_refuses(
     with pytest.raises(MCPAuthAuthServerException) as info:
         validate_resource_configs(configs)
     assert info.value.code is AuthServerExceptionCode.INVALID_SERVER_CONFIG
-    assert fragment in info.value.cause["error_description"]
+    # What show_error_details would put in a body: the description, or the validation result.
+    assert fragment in json.dumps(info.value.to_json(show_cause=True))
 
 
 def test_validate_resource_configs_accepts_and_warns(caplog: pytest.LogCaptureFixture) -> None:
@@ -467,7 +472,7 @@ async def test_discovery_refuses_a_config_that_fails_mcp_checks(
     with pytest.raises(MCPAuthAuthServerException) as info:
         await discovery.resolve()
     assert info.value.code is AuthServerExceptionCode.INVALID_SERVER_CONFIG
-    assert info.value.cause["errors"] == ["pkce_not_supported"]
+    assert [error.code for error in info.value.cause.errors] == ["pkce_not_supported"]
     metadata_server.mode = "wrong_issuer"
     with pytest.raises(MCPAuthAuthServerException) as info:
         await discovery.resolve()

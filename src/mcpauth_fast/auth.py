@@ -15,9 +15,10 @@ from .config import (
     AuthServerConfig,
     AuthServerDiscoveryConfig,
     ResourceServerConfig,
+    check_server_config,
     issuer_of,
+    trusted_issuers,
     validate_resource_configs,
-    validate_server_config,
 )
 from .exceptions import (
     AuthServerExceptionCode,
@@ -27,7 +28,8 @@ from .exceptions import (
 from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
 from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
-from .middleware import BearerAuthConfig, BearerAuthMiddleware, CustomVerifier
+from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
+from .middleware.create_bearer_auth import validate_issuer_url
 from .routes import (
     metadata_endpoint,
     metadata_route,
@@ -92,8 +94,9 @@ class MCPAuth:
     def __init__(
         self,
         server: AnyServerConfig | None = None,
-        protected_resources: ResourceServerConfig | Sequence[ResourceServerConfig] | None = None,
         context_var: ContextVar[AuthInfo | None] | None = None,
+        *,
+        protected_resources: ResourceServerConfig | Sequence[ResourceServerConfig] | None = None,
     ) -> None:
         if server is not None and protected_resources is not None:
             raise _config_error(
@@ -104,10 +107,7 @@ class MCPAuth:
         self.resources: list[ResourceServerConfig] = []
         if server is not None:
             if isinstance(server, AuthServerConfig):
-                result = validate_server_config(server)
-                if not result.is_valid:
-                    raise MCPAuthAuthServerException(
-                        AuthServerExceptionCode.INVALID_SERVER_CONFIG, cause=result)
+                check_server_config(server, f"authorization server {issuer_of(server)!r}")
             elif not isinstance(server, AuthServerDiscoveryConfig):
                 raise _config_error("`server` must be an AuthServerConfig.")
         else:
@@ -151,13 +151,13 @@ class MCPAuth:
         if isinstance(server, AuthServerDiscoveryConfig):
             discovery = server
 
-            async def jwks_uri() -> str:
+            async def discovered() -> tuple[str, str]:
                 resolved = await discovery.resolve()
                 if not resolved.metadata.jwks_uri:
                     raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
-                return resolved.metadata.jwks_uri
+                return resolved.metadata.jwks_uri, resolved.metadata.issuer
 
-            source = DiscoveredJwks(jwks_uri, client=self._http, **remote)
+            source = DiscoveredJwks(discovered, client=self._http, **remote)
         else:
             if not server.metadata.jwks_uri:
                 raise MCPAuthAuthServerException(AuthServerExceptionCode.MISSING_JWKS_URI)
@@ -176,6 +176,9 @@ class MCPAuth:
         verifier = self._verifiers.get(key)
         if verifier is None:
             sources = {issuer_of(s): self._key_source(s, remote) for s in servers}
+            for s in servers:
+                for issuer in trusted_issuers(s):
+                    sources.setdefault(issuer, sources[issuer_of(s)])
             verifier = JwtVerifier(IssuerKeys(sources), **options)
             self._verifiers[key] = verifier
         return verifier
@@ -216,6 +219,8 @@ class MCPAuth:
         servers = self._servers_for(resource)
         if not servers:
             raise _config_error(f"The resource `{resource}` has no authorization server.")
+        for server in servers:
+            validate_issuer_url(issuer_of(server))
         jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
         remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
         if mode_or_verify == "jwt":
@@ -242,9 +247,14 @@ class MCPAuth:
             audiences = None
         metadata_url = resource_metadata_url(resource) if resource is not None else None
         scopes = tuple(required_scopes or ())
-        config = BearerAuthConfig(
+        config = MiddlewareConfig(
             verifier=verifier,
-            issuers=frozenset(issuer_of(s) for s in servers),
+            # "jwt" mode: a discovered issuer's key source refuses all but the metadata's
+            # exact value; a custom verifier has no such source, so it gets the exact config.
+            issuers=frozenset(
+                issuer for s in servers
+                for issuer in (trusted_issuers(s) if mode_or_verify == "jwt" else [issuer_of(s)])
+            ),
             audiences=audiences,
             required_scopes=scopes,
             challenge=Challenge(scopes, metadata_url, show_error_details),

@@ -31,6 +31,7 @@ from .discovery import (
     fetch_server_config_by_well_known_url_async,
     get_oauth_well_known_url,
     get_oidc_well_known_url,
+    issuer_variants,
 )
 from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException
 
@@ -42,9 +43,11 @@ __all__ = [
     "ProtectedResourceMetadata", "ProtectedResourceMetadataBase", "Record",
     "ResourceServerConfig", "ResourceServerMetadata", "ServerMetadataPaths", "TranspileData",
     "auth_server_config_error_description", "auth_server_config_warning_description",
+    "check_server_config",
     "fetch_server_config", "fetch_server_config_async", "fetch_server_config_by_well_known_url",
     "fetch_server_config_by_well_known_url_async", "get_oauth_well_known_url",
-    "get_oidc_well_known_url", "issuer_of", "validate_resource_configs", "validate_server_config",
+    "get_oidc_well_known_url", "issuer_of", "issuer_variants", "trusted_issuers",
+    "validate_resource_configs", "validate_server_config",
 ]
 
 logger = logging.getLogger("mcpauth_fast.config")
@@ -210,18 +213,22 @@ def validate_server_config(config: AuthServerConfig) -> AuthServerConfigValidati
     return AuthServerConfigValidationResult(is_valid=not errors, errors=errors, warnings=warnings)
 
 
-def _check_server_config(config: AuthServerConfig, where: str) -> None:
+def check_server_config(config: AuthServerConfig, where: str) -> None:
+    """``validate_server_config``, acted on as mcpauth does when it is given a server: each
+    warning logged (once: this runs once per configuration given), errors raised.
+
+    :param where: names the server in the log, e.g. ``"authorization server 'https://...'"``.
+    :raises MCPAuthAuthServerException: ``INVALID_SERVER_CONFIG``, whose ``cause`` is the
+        validation result.
+    """
     result = validate_server_config(config)
     for warning in result.warnings:
         logger.warning("%s: %s", where, warning.description)
     if not result.is_valid:
         codes = ", ".join(error.code.value for error in result.errors)
+        logger.error("%s does not meet the MCP specification: %s", where, codes)
         raise MCPAuthAuthServerException(
-            AuthServerExceptionCode.INVALID_SERVER_CONFIG,
-            cause={
-                "error_description": f"The {where} does not meet the MCP specification: {codes}.",
-                "errors": [error.code.value for error in result.errors],
-            },
+            AuthServerExceptionCode.INVALID_SERVER_CONFIG, cause=result
         )
 
 
@@ -275,10 +282,26 @@ AnyAuthServerConfig = AuthServerConfig | AuthServerDiscoveryConfig
 
 
 def issuer_of(config: AuthServerConfig | AuthServerDiscoveryConfig) -> str:
-    """The issuer of a static or a lazily discovered authorization server (no fetch)."""
+    """The issuer of a static or a lazily discovered authorization server (no fetch).
+
+    For a discovery config, the one requested: its metadata may still add or drop a trailing
+    slash (see ``trusted_issuers``).
+    """
     if isinstance(config, AuthServerDiscoveryConfig):
         return config.issuer
     return config.metadata.issuer
+
+
+def trusted_issuers(config: AuthServerConfig | AuthServerDiscoveryConfig) -> tuple[str, ...]:
+    """The ``iss`` values a token of this server may carry, as known without a fetch.
+
+    A static config's issuer; for a discovery config, both ``issuer_variants`` of the requested
+    issuer, since its metadata's exact value is known only once fetched. The key source of a
+    discovery config then refuses every value but the metadata's exact one.
+    """
+    if isinstance(config, AuthServerDiscoveryConfig):
+        return issuer_variants(config.issuer)
+    return (config.metadata.issuer,)
 
 
 def _resource_problem(resource: str) -> str | None:
@@ -331,7 +354,7 @@ def validate_resource_configs(resources: Sequence[ResourceServerConfig]) -> None
                 )
             issuers.add(issuer)
             if isinstance(server, AuthServerConfig):
-                _check_server_config(
+                check_server_config(
                     server, f"authorization server {issuer!r} of resource {resource!r}"
                 )
         if not issuers:

@@ -2,8 +2,9 @@
 
 The well-known URL rules of RFC 8414 and OpenID Connect Discovery, the blocking and async
 fetches of a metadata document (``fetch_server_config`` and its twins: size-capped, issuer
-checked) and ``AuthServerDiscoveryConfig``, an authorization server known by issuer only whose
-metadata is fetched on first use, once for all concurrent callers.
+checked, give or take one trailing slash) and ``AuthServerDiscoveryConfig``, an authorization
+server known by issuer only whose metadata is fetched on first use, once for all concurrent
+callers.
 
 :mod:`mcpauth_fast.config` re-exports every name here; import them from there.
 """
@@ -35,7 +36,7 @@ __all__ = [
     "Record", "ServerMetadataPaths", "TranspileData", "fetch_server_config",
     "fetch_server_config_async", "fetch_server_config_by_well_known_url",
     "fetch_server_config_by_well_known_url_async", "get_oauth_well_known_url",
-    "get_oidc_well_known_url",
+    "get_oidc_well_known_url", "issuer_variants",
 ]
 
 Record = dict[str, Any]
@@ -97,6 +98,19 @@ def _well_known_url(issuer: str, type: AuthServerType) -> str:
     return get_oidc_well_known_url(issuer)
 
 
+def issuer_variants(issuer: str) -> tuple[str, str] | tuple[str]:
+    """``issuer``, then the same with one trailing slash added or removed (none for ``//``).
+
+    The metadata fetched for ``issuer`` may name either (Auth0 publishes
+    ``https://tenant.example/``); a token must then carry the metadata's exact value.
+    """
+    if issuer.endswith("//"):
+        return (issuer,)
+    if issuer.endswith("/"):
+        return (issuer, issuer[:-1])
+    return (issuer, issuer + "/")
+
+
 def _check_response(response: httpx.Response) -> None:
     response.raise_for_status()
     length = response.headers.get("content-length", "")
@@ -143,8 +157,10 @@ def _build(
         raise MCPAuthAuthServerException(
             AuthServerExceptionCode.INVALID_SERVER_METADATA, cause=exc
         ) from exc
-    # RFC 8414 section 3.3: otherwise one server could speak for another issuer.
-    if issuer is not None and metadata.issuer != issuer:
+    # RFC 8414 section 3.3: otherwise one server could speak for another issuer. A slash more
+    # or less is tolerated, as mcpauth (no check at all) accepts such providers; the metadata
+    # keeps its exact value, which is then the one trusted in tokens.
+    if issuer is not None and metadata.issuer not in issuer_variants(issuer):
         raise MCPAuthAuthServerException(
             AuthServerExceptionCode.INVALID_SERVER_METADATA,
             cause={
@@ -236,12 +252,13 @@ def fetch_server_config(
 
     OAuth servers are asked at ``get_oauth_well_known_url(issuer)``, OIDC providers at
     ``get_oidc_well_known_url(issuer)``. The document's ``issuer`` must equal ``issuer``
-    exactly (RFC 8414 section 3.3).
+    (RFC 8414 section 3.3) give or take one trailing slash (``issuer_variants``); the
+    configuration keeps the document's exact value, the one tokens must carry.
 
     :raises MCPAuthConfigException: ``fetch_server_config_error`` on a network, HTTP, size or
         JSON error, or when ``transpile_data`` fails.
     :raises MCPAuthAuthServerException: ``INVALID_SERVER_METADATA`` when the metadata is invalid
-        or names another issuer.
+        or names another issuer (beyond a trailing slash).
     """
     return _fetch_sync(_well_known_url(issuer, type), type, transpile_data, issuer, timeout)
 
@@ -266,7 +283,9 @@ class AuthServerDiscoveryConfig(BaseModel):
     Accepted wherever an ``AuthServerConfig`` is. The first ``resolve()`` fetches the metadata;
     concurrent first callers share that one fetch; a success is kept for the life of the
     object, a failure is not (the next call fetches again). The fetched configuration must
-    pass ``validate_server_config``.
+    pass ``validate_server_config``. As with ``fetch_server_config``, the metadata's
+    ``issuer`` may add or drop a trailing slash; tokens must then carry the metadata's exact
+    value, not ``issuer`` (``MCPAuth`` refuses the other variant once the metadata is known).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -293,7 +312,7 @@ class AuthServerDiscoveryConfig(BaseModel):
 
         :raises MCPAuthConfigException: the fetch failed (network, HTTP, size, JSON).
         :raises MCPAuthAuthServerException: ``INVALID_SERVER_METADATA`` (bad metadata, other
-            issuer) or ``INVALID_SERVER_CONFIG`` (fails the MCP checks).
+            issuer beyond a trailing slash) or ``INVALID_SERVER_CONFIG`` (fails the MCP checks).
         """
         if self._config is not None:
             return self._config
@@ -308,11 +327,11 @@ class AuthServerDiscoveryConfig(BaseModel):
         return await asyncio.shield(task)
 
     async def _fetch(self) -> AuthServerConfig:
-        from .config import _check_server_config
+        from .config import check_server_config
 
         try:
             config = await fetch_server_config_async(self.issuer, self.type, self.transpile_data)
-            _check_server_config(config, f"authorization server {self.issuer!r}")
+            check_server_config(config, f"authorization server {self.issuer!r}")
         except BaseException:
             if self._task is asyncio.current_task():
                 self._task = None

@@ -12,6 +12,8 @@ from enum import Enum
 from typing import Any
 
 Record = dict[str, Any]
+#: What an error's ``cause`` may be: a Record, an exception or a pydantic model (mcpauth's name).
+ExceptionCause = Any
 
 
 class MCPAuthException(Exception):
@@ -46,6 +48,8 @@ class MCPAuthException(Exception):
             return cause.to_dict()
         if isinstance(cause, MCPAuthException):
             return cause.to_json()
+        if hasattr(cause, "model_dump"):  # a pydantic model, e.g. a validation result
+            return cause.model_dump(mode="json", exclude_none=True)
         return str(cause)
 
     def to_json(self, show_cause: bool = False) -> Record:

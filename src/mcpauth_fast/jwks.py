@@ -39,6 +39,7 @@ from .keysets import (
     RemovalListener,
     StaticKeys,
     no_key,
+    wrong_issuer,
 )
 
 __all__ = [
@@ -309,28 +310,39 @@ class RemoteJwks:
 class DiscoveredJwks:
     """A ``RemoteJwks`` whose URL is known only once the issuer's metadata is discovered.
 
-    ``resolve_jwks_uri`` is awaited on the first key fetch; a failure is not kept (the next
-    fetch tries again) and answers 503, since no key can be had.
+    ``resolve`` is awaited on the first key fetch and returns the ``jwks_uri`` and the
+    metadata's exact ``issuer``; a failure is not kept (the next fetch tries again) and
+    answers 503, since no key can be had. Once resolved, a token of any other issuer is
+    refused (``invalid_issuer``): a discovered server may be trusted under both slash variants
+    of the issuer asked for, and only its metadata's own value is right.
     """
 
-    def __init__(self, resolve_jwks_uri: Callable[[], Awaitable[str]],
+    def __init__(self, resolve: Callable[[], Awaitable[tuple[str, str]]],
                  **remote_options: Any) -> None:
-        self._resolve = resolve_jwks_uri
+        self._resolve = resolve
         self._options = remote_options
+        self._issuer = ""  # the metadata's exact issuer, known with _remote
         self._remote: RemoteJwks | None = None
         self._listeners: list[RemovalListener] = []
 
     def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
         remote = self._remote
-        return remote.find(issuer, kid, alg) if remote is not None else None
+        if remote is None:
+            return None
+        if issuer != self._issuer:
+            raise wrong_issuer(self._issuer, issuer)
+        return remote.find(issuer, kid, alg)
 
     async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
-        return await (await self._remote_jwks(issuer)).fetch(issuer, kid, alg)
+        remote = await self._remote_jwks(issuer)
+        if issuer != self._issuer:
+            raise wrong_issuer(self._issuer, issuer)
+        return await remote.fetch(issuer, kid, alg)
 
     async def _remote_jwks(self, issuer: str) -> RemoteJwks:
         if self._remote is None:
             try:
-                url = await self._resolve()
+                url, discovered_issuer = await self._resolve()
             except (MCPAuthBearerAuthException, MCPAuthAuthServerException):
                 raise
             except Exception as exc:  # noqa: BLE001 - the provider is unreachable or broken
@@ -340,6 +352,8 @@ class DiscoveredJwks:
                     cause=type(exc).__name__,
                 ) from None
             if self._remote is None:
+                # Set before the remote: find() never sees a remote without its issuer.
+                self._issuer = discovered_issuer
                 self._remote = RemoteJwks(url, **self._options)
                 for listener in self._listeners:
                     self._remote.add_removal_listener(listener)

@@ -81,6 +81,13 @@ class KeySet:
         return candidates[0] if len(candidates) == 1 else None
 
 
+def wrong_issuer(expected: str | list[str], actual: str) -> MCPAuthBearerAuthException:
+    return MCPAuthBearerAuthException(
+        BearerAuthExceptionCode.INVALID_ISSUER,
+        MCPAuthBearerAuthExceptionDetails(expected=expected, actual=actual),
+    )
+
+
 def no_key(kid: str | None) -> Exception:
     if kid is None:
         return invalid_token("token has no kid and no single key matches its alg")
@@ -124,7 +131,8 @@ class StaticKeys:
 class IssuerKeys:
     """One key source per trusted issuer; the token's ``iss`` picks the source.
 
-    A token from any other issuer is refused before any key is looked up.
+    A token from any other issuer is refused before any key is looked up. Several issuers
+    may share a source that decides itself (``jwks.DiscoveredJwks``).
     """
 
     def __init__(self, sources: Mapping[str, KeySource]) -> None:
@@ -134,10 +142,7 @@ class IssuerKeys:
         source = self.sources.get(issuer)
         if source is None:
             expected = next(iter(self.sources)) if len(self.sources) == 1 else sorted(self.sources)
-            raise MCPAuthBearerAuthException(
-                BearerAuthExceptionCode.INVALID_ISSUER,
-                MCPAuthBearerAuthExceptionDetails(expected=expected, actual=issuer),
-            )
+            raise wrong_issuer(expected, issuer)
         return source
 
     def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
@@ -151,3 +156,23 @@ class IssuerKeys:
             source.add_removal_listener(
                 lambda _, kids, issuer=issuer: listener(issuer, kids)  # type: ignore[misc]
             )
+
+
+class SingleKey:
+    """One key for every token, whatever its ``kid``: mcpauth's ``create_verify_jwt(PyJWK)``,
+    where the caller names the key and the token does not choose it."""
+
+    def __init__(self, key: VerificationKey) -> None:
+        self.key = key
+
+    def find(self, issuer: str, kid: str | None, alg: str) -> VerificationKey | None:
+        return self.key if alg in self.key.algorithms else None
+
+    async def fetch(self, issuer: str, kid: str | None, alg: str) -> VerificationKey:
+        key = self.find(issuer, kid, alg)
+        if key is None:
+            raise invalid_token("the key cannot verify the token's alg")
+        return key
+
+    def add_removal_listener(self, listener: RemovalListener) -> None:
+        """The key never leaves."""

@@ -8,8 +8,10 @@ request whether the token came from the cache or not.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, VerifySteps
@@ -166,3 +168,29 @@ class JwtVerifier:
         if info is not None:
             return info
         return self._steps.verify(token, self.clock())
+
+
+class VerifyJwt:
+    """A ``JwtVerifier`` called as a plain ``token -> AuthInfo`` function: what mcpauth's
+    ``create_verify_jwt`` returns, so code written for it runs unchanged.
+
+    Handed to ``bearer_auth_middleware``, the middleware uses the verifier itself (its cache,
+    its async key fetches). Called directly, it verifies at once and blocks while a key set is
+    fetched, as mcpauth's function does.
+    """
+
+    def __init__(self, verifier: JwtVerifier) -> None:
+        self.verifier = verifier
+
+    def __call__(self, token: str) -> AuthInfo:
+        info = self.verifier.cached(token)
+        if info is not None:
+            return info
+        verify = self.verifier.verify_uncached(token)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(verify)
+        # Called from a coroutine: the key fetch runs on a loop of its own, in another thread.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, verify).result()

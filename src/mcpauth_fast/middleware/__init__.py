@@ -19,22 +19,23 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._accel import (
+from .._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
     BearerLookup,
     bearer_token,
     check_policy,
     find_authorization,
 )
-from .challenge import Challenge
-from .exceptions import (
+from ..challenge import Challenge
+from ..exceptions import (
+    MCPAuthConfigException,
     MCPAuthException,
     MCPAuthTokenVerificationException,
     MCPAuthTokenVerificationExceptionCode,
 )
-from .mcp_compat import sdk_auth_context_var, sdk_user
-from .types import AuthInfo
-from .verifier import JwtVerifier
+from ..mcp_compat import sdk_auth_context_var, sdk_user
+from ..types import AuthInfo
+from ..verifier import JwtVerifier, VerifyJwt
 
 logger = logging.getLogger("mcpauth_fast.middleware")
 
@@ -42,7 +43,7 @@ CustomVerifier = Callable[[str], AuthInfo | Awaitable[AuthInfo]]
 
 
 @dataclass(frozen=True)
-class BearerAuthConfig:
+class MiddlewareConfig:
     """Everything one middleware needs, validated before any request arrives.
 
     :param verifier: a ``JwtVerifier`` ("jwt" mode) or a sync/async ``token -> AuthInfo``.
@@ -71,6 +72,14 @@ def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
     )
 
 
+def _verifier_broke(what: str) -> MCPAuthConfigException:
+    # A custom verifier that crashes is a broken server, not a bad token: 500, as in mcpauth
+    # (where the error reaches the app). Only the exception's type is logged and shown: its
+    # message may quote the token.
+    logger.error("custom token verifier %s", what)
+    return MCPAuthConfigException("token_verifier_error", f"The custom token verifier {what}.")
+
+
 class BearerAuthMiddleware:
     """Pure ASGI bearer-token middleware (``cls(app, config)``).
 
@@ -80,14 +89,16 @@ class BearerAuthMiddleware:
     websockets are authenticated like HTTP requests and closed with 1008 when refused.
     """
 
-    config: BearerAuthConfig
+    config: MiddlewareConfig
 
-    def __init__(self, app: ASGIApp, config: BearerAuthConfig | None = None) -> None:
+    def __init__(self, app: ASGIApp, config: MiddlewareConfig | None = None) -> None:
         self.app = app
         if config is not None:
             self.config = config
         config = self.config
         verifier = config.verifier
+        if isinstance(verifier, VerifyJwt):  # create_verify_jwt's function: its async path
+            verifier = verifier.verifier
         self._jwt = verifier if isinstance(verifier, JwtVerifier) else None
         self._custom: CustomVerifier | None = (
             None if isinstance(verifier, JwtVerifier) else verifier
@@ -201,13 +212,10 @@ class BearerAuthMiddleware:
                 result = await result
         except MCPAuthException:
             raise
-        except Exception as exc:  # noqa: BLE001 - as mcpauth: any other failure is a 401
-            logger.warning("custom token verifier raised %s", type(exc).__name__)
-            raise _verification_failed(type(exc).__name__) from None
+        except Exception as exc:  # noqa: BLE001 - answered 500, never passed on as a crash
+            raise _verifier_broke(f"raised {type(exc).__name__}") from None
         if not isinstance(result, AuthInfo):
-            logger.warning("custom token verifier returned %s, not AuthInfo",
-                           type(result).__name__)
-            raise _verification_failed("the verifier did not return an AuthInfo")
+            raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
         return result
 
     async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send) -> None:
