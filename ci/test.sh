@@ -46,4 +46,4 @@ fi
 mcp1=$("$py1" -c "from importlib.metadata import version; print(version('mcp'))")
 echo "== MCP SDK $mcp1: MCP integration and seed examples, compiled extension =="
 env -u MCPAUTH_FAST_NO_EXTENSIONS MCPAUTH_FAST_REQUIRE_EXTENSIONS=1 "$py1" -m pytest -q \
-  -p no:cacheprovider tests/test_mcp_integration.py tests/test_seed_examples.py
+  -p no:cacheprovider tests/test_mcp_integration.py tests/test_seed_examples.py tests/test_readme_examples.py

@@ -11,14 +11,19 @@ The page's text lost its indentation when it was extracted; the function bodies 
 back. Its ``leeway=10`` example lacks a comma (a SyntaxError): only that comma is added, and a
 test pins that this is the only change.
 
-The apps are served by uvicorn on 127.0.0.1 and exercised over SSE with the MCP SDK's client.
-``from mcp.server.fastmcp import FastMCP`` exists only in MCP SDK 1.x, so these run in the
-``mcp<2`` environment (``ci/test.sh``) and are skipped under 2.x.
+The apps are served by uvicorn on 127.0.0.1 and exercised over SSE with the MCP SDK's client,
+on MCP SDK 1.x (the ``mcp<2`` environment of ``ci/test.sh``) and 2.x. ``mcp.server.fastmcp``
+exists only in 1.x: 2.x renamed ``FastMCP`` to ``mcp.server.mcpserver.MCPServer``, with the
+same constructor, ``tool()`` decorator and ``sse_app()``. So on 2.x, and only there, the one
+line ``from mcp.server.fastmcp import FastMCP`` becomes
+``from mcp.server.mcpserver import MCPServer as FastMCP`` (``for_sdk``); a test pins that this
+is the only change.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Generator
 from typing import Any
@@ -39,9 +44,16 @@ from tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast.types import AuthInfo
 
-requires_fastmcp = pytest.mark.skipif(MCP_MAJOR >= 2, reason=(
-    "the seed's examples use `from mcp.server.fastmcp import FastMCP`, which exists only in "
-    "MCP SDK 1.x (2.x renamed it MCPServer); ci/test.sh runs them in its mcp<2 environment"))
+FASTMCP_IMPORT = re.compile(r"^from mcp\.server\.fastmcp import FastMCP\b", re.MULTILINE)
+MCPSERVER_IMPORT = "from mcp.server.mcpserver import MCPServer as FastMCP"
+
+
+def for_sdk(source: str, major: int = MCP_MAJOR) -> str:
+    """``source`` as it runs on MCP SDK ``major``: on 2.x, a line that imports ``FastMCP`` from
+    ``mcp.server.fastmcp`` imports ``MCPServer as FastMCP`` from ``mcp.server.mcpserver``
+    instead (the rest of the line stays); nothing else changes."""
+    return source if major < 2 else FASTMCP_IMPORT.sub(MCPSERVER_IMPORT, source)
+
 
 # --- the page's examples ---------------------------------------------------------------------
 
@@ -136,7 +148,7 @@ def scope_example(jwks_server: JwksServer) -> dict[str, Any]:
     publish_keys(jwks_server)
     assert SCOPE_EXAMPLE.count(ELIDED_CONFIG) == 1
     source = SCOPE_EXAMPLE.replace(ELIDED_CONFIG, "server=SERVER_CONFIG,  " + ELIDED_CONFIG)
-    return run(source, {"SERVER_CONFIG": server_config(jwks_server.url)}, "scope example")
+    return run(for_sdk(source), {"SERVER_CONFIG": server_config(jwks_server.url)}, "scope example")
 
 
 # --- how the apps are exercised --------------------------------------------------------------
@@ -160,7 +172,7 @@ async def call_whoami(base: str, bearer_token: str) -> dict[str, Any]:
     """``whoami`` called over SSE by the MCP SDK's client, with ``bearer_token``."""
     async with mcp_session(base + "/sse", "sse", Bearer(bearer_token)) as session:
         result = await session.call_tool("whoami", {}, seconds(TIMEOUT))
-    assert not result.isError, result
+    assert not getattr(result, "is_error", getattr(result, "isError", False)), result
     data: dict[str, Any] = json.loads(result.content[0].text)
     return data
 
@@ -197,6 +209,20 @@ def missing(*scopes: str) -> dict[str, Any]:
 
 # --- the tests -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("major", [1, 2])
+def test_on_sdk_2_only_the_mcp_import_line_changes(major: int) -> None:
+    examples = [SCOPE_EXAMPLE, AUDIENCE_EXAMPLE, LEEWAY_EXAMPLE, CUSTOM_VERIFICATION_EXAMPLE,
+                APPLY_BEARER, APPLY_MOUNT, WHOAMI_EXAMPLE]
+    changed = [(before, after) for example in examples
+               for before, after in zip(example.splitlines(), for_sdk(example, major).splitlines(),
+                                        strict=True) if before != after]
+    if major < 2:
+        assert changed == []
+    else:
+        assert changed == [("from mcp.server.fastmcp import FastMCP",
+                            "from mcp.server.mcpserver import MCPServer as FastMCP")]
+
+
 def test_the_published_leeway_example_lacks_only_a_comma() -> None:
     with pytest.raises(SyntaxError):
         compile(LEEWAY_EXAMPLE_AS_PUBLISHED, "<seed: leeway, as published>", "exec")
@@ -205,7 +231,6 @@ def test_the_published_leeway_example_lacks_only_a_comma() -> None:
     compile(LEEWAY_EXAMPLE, "<seed: leeway>", "exec")
 
 
-@requires_fastmcp
 async def test_scope_example_and_whoami_over_sse(jwks_server: JwksServer,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     namespace = scope_example(jwks_server)
@@ -228,7 +253,6 @@ async def test_scope_example_and_whoami_over_sse(jwks_server: JwksServer,
     assert "Usuario autenticado: user-456" in printed
 
 
-@requires_fastmcp
 async def test_audience_example(jwks_server: JwksServer) -> None:
     namespace = scope_example(jwks_server)
     run(AUDIENCE_EXAMPLE, namespace, "audience")
@@ -250,7 +274,6 @@ async def test_audience_example(jwks_server: JwksServer) -> None:
         assert await client_refused_with(base, jwt()) == 401
 
 
-@requires_fastmcp
 async def test_leeway_example(jwks_server: JwksServer) -> None:
     namespace = scope_example(jwks_server)
     run(LEEWAY_EXAMPLE, namespace, "leeway")
@@ -281,7 +304,6 @@ def opaque_tokens() -> dict[str, AuthInfo]:
             "opaque-reader": info("reader", ["read"])}
 
 
-@requires_fastmcp
 async def test_custom_verification_example(jwks_server: JwksServer) -> None:
     namespace = scope_example(jwks_server)
     known = opaque_tokens()
