@@ -157,6 +157,10 @@ class MCPAuthBearerAuthExceptionDetails:
 
     def to_dict(self) -> Record:
         """The set fields, as ``model_dump(exclude_none=True)`` gives them in mcpauth."""
+        return self.model_dump(exclude_none=True)
+
+    def model_dump(self, exclude_none: bool = False) -> Record:
+        """The fields as a dict (mcpauth's model is pydantic; code may call this)."""
         fields = {
             "cause": self.cause,
             "uri": self.uri,
@@ -164,7 +168,7 @@ class MCPAuthBearerAuthExceptionDetails:
             "expected": self.expected,
             "actual": self.actual,
         }
-        return {k: v for k, v in fields.items() if v is not None}
+        return {k: v for k, v in fields.items() if not (exclude_none and v is None)}
 
 
 class MCPAuthBearerAuthException(MCPAuthException):
