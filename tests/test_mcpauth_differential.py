@@ -65,6 +65,8 @@ OTHER_BODY: dict[str, str] = {
 CONFIGS: dict[str, dict[str, Any]] = {
     "plain": {},
     "audience+scopes": {"audience": AUDIENCE, "required_scopes": ["read"]},
+    # Empty values check nothing in mcpauth ("if config.audience:"); they must not refuse all.
+    "empty audience and scopes": {"audience": "", "required_scopes": []},
 }
 
 SERVER_ERROR = {"error": "server_error",
@@ -252,7 +254,7 @@ async def test_same_answer_as_mcpauth(name: str, config: str, theirs: mcpauth.MC
     our_answer = await ask(
         auth_info_app(ours, ours.bearer_auth_middleware("jwt", **options)), headers)
 
-    expected = case.plain if config == "plain" else case.strict
+    expected = case.strict if config == "audience+scopes" else case.plain
     assert their_answer.error == expected, f"mcpauth answered {their_answer}"
     if name in DELIBERATE:
         assert their_answer.status == 200

@@ -235,9 +235,10 @@ class MCPAuth:
         else:
             raise ValueError(
                 "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
-        if isinstance(audience, str):
+        # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
+        if isinstance(audience, str) and audience:
             audiences: frozenset[str] | None = frozenset([audience])
-        elif audience is not None:
+        elif audience and not isinstance(audience, str):
             audiences = frozenset(audience)
         elif resource is not None:
             audiences = frozenset([resource])
