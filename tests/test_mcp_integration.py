@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import socket
 import sys
 import threading
 import time
@@ -187,12 +188,19 @@ def leaves(error: BaseException) -> list[BaseException]:
 # --- the server: MCP app behind the bearer middleware, served by uvicorn on loopback -------
 
 @contextlib.contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 (free port) in a thread; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", ws="none",
+def serve(app: ASGIApp, listener: socket.socket | None = None,
+          loop: str = "auto") -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yield its base URL.
+
+    :param listener: an already bound socket to serve on (default: a free port).
+    :param loop: uvicorn's event loop (``"asyncio"`` to patch the loop's own connections).
+    """
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", ws="none", loop=loop,
                             log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-mcp-test", daemon=True)
+    sockets = {"sockets": [listener]} if listener is not None else {}
+    thread = threading.Thread(target=server.run, kwargs=sockets, name="uvicorn-mcp-test",
+                              daemon=True)
     thread.start()
     deadline = time.monotonic() + TIMEOUT
     while not server.started:

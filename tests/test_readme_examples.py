@@ -54,7 +54,6 @@ import re
 import socket
 import symtable
 import textwrap
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -63,12 +62,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from app_factory import KEY_ALGS
 from local_server import Reply
 from metadata_server import MetadataServer
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
 from test_mcp_integration import (
     MCP_MAJOR,
     NO_TOKEN_BODY,
@@ -79,6 +76,7 @@ from test_mcp_integration import (
     leaves,
     mcp_session,
     seconds,
+    serve,
 )
 from test_seed_examples import Bearer, for_sdk
 from tokens import claims, signing_key
@@ -370,31 +368,6 @@ async def close_all(namespace: Mapping[str, Any]) -> None:
             await value.aclose()
 
 
-@contextlib.contextmanager
-def serve_on(app: ASGIApp, listener: socket.socket) -> Iterator[str]:
-    """``serve`` of test_mcp_integration, on the already bound ``listener`` (whose URL the
-    block was given as its resource) and on asyncio (so that ``loopback_only`` sees the app's
-    own connections); yields the base URL."""
-    config = uvicorn.Config(app, lifespan="on", ws="none", loop="asyncio",
-                            log_level="warning", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
-                              name="uvicorn-readme-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        assert not thread.is_alive(), "uvicorn did not stop"
-
-
 # --- an app's endpoints, and the policy in front of each -------------------------------------
 
 ROUTE = "route"
@@ -514,7 +487,8 @@ async def served(case: Case, local: Local) -> AsyncIterator[tuple[str, list[Endp
         app = (await run_case(case, local, namespace))["app"]
         found = endpoints(app)
         assert found, f"{case.block.name}: the app has no endpoint the harness can exercise"
-        with serve_on(app, local.listener) as base:
+        # asyncio, so that ``loopback_only`` sees the app's own connections.
+        with serve(app, local.listener, loop="asyncio") as base:
             yield base, found
     finally:
         await close_all(namespace)
