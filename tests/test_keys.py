@@ -39,7 +39,7 @@ EC_SIZES = {"P-256": 32, "P-384": 48, "P-521": 66}
 HMAC_ALGS = {"HS256": 32, "HS384": 48, "HS512": 64}
 NONE_SPELLINGS = ("none", "None", "NONE", "nOnE", "")
 
-WYCHEPROOF = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "wycheproof"
+WYCHEPROOF = Path(__file__).resolve().parent / "vectors" / "wycheproof"
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -901,8 +901,6 @@ WYCHEPROOF_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]
 @pytest.mark.parametrize("name", sorted(WYCHEPROOF_FILES))
 def test_wycheproof(name: str) -> None:
     path = WYCHEPROOF / name
-    if not path.is_file():
-        pytest.skip(f"Wycheproof vectors not found at {path}")
     alg, to_jwk, expected_refused = WYCHEPROOF_FILES[name]
     data = json.loads(path.read_text())
     refused = accepted = rejected = 0
