@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from mcpauth_fast import jose
-from mcpauth_fast.benchcli import private_key
+from mcpauth_fast.dev.bench import private_key
+from mcpauth_fast.dev.signing import encode_jws, export_jwk
 
 __all__ = [
     "ALGORITHMS", "AUDIENCE", "ISSUER", "AlgCorpus", "asgi_headers", "corpus", "token_count",
@@ -85,7 +85,7 @@ def _floor_signature(alg: str, signature: bytes) -> bytes:
 def _build(alg: str, count: int) -> AlgCorpus:
     kid = f"bench-{alg.lower()}"
     private = private_key(alg)
-    jwk = {**jose.export_jwk(private), "kid": kid, "alg": alg}
+    jwk = {**export_jwk(private), "kid": kid, "alg": alg}
     if alg != "HS256":
         jwk["use"] = "sig"
     header = {"alg": alg, "typ": "at+jwt", "kid": kid}
@@ -93,7 +93,7 @@ def _build(alg: str, count: int) -> AlgCorpus:
     tokens = []
     signed = []
     for index in range(count):
-        token = jose.encode_jws(header, claims(now, index), private)
+        token = encode_jws(header, claims(now, index), private)
         signing_input, _, sig_b64 = token.rpartition(".")
         signature = base64.urlsafe_b64decode(sig_b64 + "=" * (-len(sig_b64) % 4))
         tokens.append(token)

@@ -143,7 +143,7 @@ _minter: Any = None
 
 def _init_minter(state_dir: str, issuer: str) -> None:
     global _minter
-    from mcpauth_fast.devissuer import DevIssuer
+    from mcpauth_fast.dev.issuer import DevIssuer
 
     _minter = DevIssuer(state_dir=state_dir, issuer=issuer)
 
@@ -173,7 +173,7 @@ def hostile_tokens(issuer: Any, good: list[str]) -> dict[str, list[str]]:
     """Tokens a hostile or broken client sends, by kind (the locustfile's expectations)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from mcpauth_fast.jose import b64url, encode_jws
+    from mcpauth_fast.dev.signing import b64url, encode_jws
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kid = issuer.keys.kids["RS256"]
@@ -751,7 +751,7 @@ def choose_cores() -> tuple[int | None, int | None]:
 
 @contextlib.contextmanager
 def issuer_running(workdir: Path) -> Iterator[Any]:
-    from mcpauth_fast.devissuer import DevIssuer
+    from mcpauth_fast.dev.issuer import DevIssuer
 
     with DevIssuer(state_dir=workdir / "issuer") as issuer:
         _ = issuer.keys  # create the keys before the minting processes load them

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mcpauth_fast._accel import IMPLEMENTATION
-from mcpauth_fast.benchcli import COLD_TARGETS, WARM_TARGET, run_inprocess_bench
-from mcpauth_fast.cli import main
+from mcpauth_fast.dev.bench import COLD_TARGETS, WARM_TARGET, run_inprocess_bench
+from mcpauth_fast.dev.cli import main
 
 
 @pytest.fixture(scope="module")

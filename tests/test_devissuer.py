@@ -19,9 +19,9 @@ import pytest
 from tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, signing_key
 
 import mcpauth_fast
-from mcpauth_fast.cli import main
-from mcpauth_fast.devissuer import DevIssuer
-from mcpauth_fast.devkeys import (
+from mcpauth_fast.dev.cli import main
+from mcpauth_fast.dev.issuer import DevIssuer
+from mcpauth_fast.dev.keystore import (
     DEFAULT_ISSUER,
     DEV_ALGORITHMS,
     DEV_CLIENT_ID,
@@ -32,7 +32,7 @@ from mcpauth_fast.devkeys import (
     mint_token,
     recorded_issuer,
 )
-from mcpauth_fast.jose import encode_jws, export_jwk, jwk_thumbprint
+from mcpauth_fast.dev.signing import encode_jws, export_jwk, jwk_thumbprint
 from mcpauth_fast.jwks import RemoteJwks, StaticKeys
 from mcpauth_fast.keys import hmac_key, key_from_jwk
 from mcpauth_fast.types import AuthInfo

@@ -1,6 +1,6 @@
 """Real keys of every algorithm, their public JWKs, and a minter for well-formed and odd tokens.
 
-The JWKs and signatures come from :mod:`mcpauth_fast.jose`, the project's one JWS signer.
+The JWKs and signatures come from :mod:`mcpauth_fast.dev.signing`, the project's one JWS signer.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from mcpauth_fast import jose
-from mcpauth_fast.jose import b64url, b64url_json
+from mcpauth_fast.dev import signing
+from mcpauth_fast.dev.signing import b64url, b64url_json
 
 __all__ = [
     "ALL_ALGORITHMS", "ASYMMETRIC_ALGORITHMS", "AUDIENCE", "HMAC_ALGORITHMS", "ISSUER",
@@ -45,10 +45,10 @@ class SigningKey:
 
     def jwk(self, **extra: Any) -> dict[str, Any]:
         """The public JWK (for HMAC keys, the oct JWK with the secret)."""
-        return {**jose.export_jwk(self.private), "kid": self.kid, **extra}
+        return {**signing.export_jwk(self.private), "kid": self.kid, **extra}
 
     def sign(self, signing_input: bytes, alg: str | None = None) -> bytes:
-        return jose.sign(self.private, alg or self.alg, signing_input)
+        return signing.sign(self.private, alg or self.alg, signing_input)
 
     def mint(self, claims: dict[str, Any], header: dict[str, Any] | None = None,
              **header_extra: Any) -> str:
@@ -57,7 +57,7 @@ class SigningKey:
             header = {"alg": self.alg, "typ": "at+jwt", "kid": self.kid}
             header.update(header_extra)
         # Always signed with the key's own algorithm, whatever the header claims.
-        token = jose.encode_jws(header, claims, self.private, self.alg)
+        token = signing.encode_jws(header, claims, self.private, self.alg)
         MINTED.append(token)
         return token
 

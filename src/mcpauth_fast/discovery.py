@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import httpx
@@ -24,16 +24,17 @@ import orjson
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from .authserver import (
+    AuthorizationServerMetadata,
+    AuthServerConfig,
+    AuthServerType,
+    check_server_config,
+)
 from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException, MCPAuthConfigException
 
-# config.py imports this module (its models name AuthServerType and AuthServerDiscoveryConfig),
-# so what this module needs of config.py is imported where it is first used: no import cycle.
-if TYPE_CHECKING:
-    from .config import AuthServerConfig
-
 __all__ = [
-    "FETCH_TIMEOUT", "MAX_METADATA_BYTES", "AuthServerDiscoveryConfig", "AuthServerType",
-    "Record", "ServerMetadataPaths", "TranspileData", "fetch_server_config",
+    "FETCH_TIMEOUT", "MAX_METADATA_BYTES", "AuthServerDiscoveryConfig", "Record",
+    "ServerMetadataPaths", "TranspileData", "fetch_server_config",
     "fetch_server_config_async", "fetch_server_config_by_well_known_url",
     "fetch_server_config_by_well_known_url_async", "get_oauth_well_known_url",
     "get_oidc_well_known_url", "issuer_variants",
@@ -46,13 +47,6 @@ TranspileData = Callable[[Record], Record]
 FETCH_TIMEOUT = 10.0
 #: Largest metadata document accepted; real ones are a few KiB.
 MAX_METADATA_BYTES = 1 << 20
-
-
-class AuthServerType(str, Enum):
-    """Whether the authorization server is a plain OAuth 2.0 server or an OpenID provider."""
-
-    OAUTH = "oauth"
-    OIDC = "oidc"
 
 
 class ServerMetadataPaths(str, Enum):
@@ -146,8 +140,6 @@ def _build(
     transpile_data: TranspileData | None,
     issuer: str | None,
 ) -> AuthServerConfig:
-    from .config import AuthorizationServerMetadata, AuthServerConfig
-
     data = orjson.loads(body)
     if transpile_data is not None:
         data = transpile_data(data)
@@ -327,8 +319,6 @@ class AuthServerDiscoveryConfig(BaseModel):
         return await asyncio.shield(task)
 
     async def _fetch(self) -> AuthServerConfig:
-        from .config import check_server_config
-
         try:
             config = await fetch_server_config_async(self.issuer, self.type, self.transpile_data)
             check_server_config(config, f"authorization server {self.issuer!r}")

@@ -1,11 +1,9 @@
 """The embedded development issuer: discovery metadata and a JWKS endpoint over HTTP, minting.
 
 For local development and the demo, so that no external identity provider is needed. The
-issuer serves the development keys of :mod:`mcpauth_fast.devkeys` (persisted in a state
-directory, one key per algorithm) and signs with :mod:`mcpauth_fast.jose`. It binds to the
-loopback interface only: it signs whatever it is asked to.
-
-The names of those two modules that the CLI and the tests use are importable from here too.
+issuer serves the development keys of :mod:`mcpauth_fast.dev.keystore` (persisted in a state
+directory, one key per algorithm), which signs with :mod:`mcpauth_fast.dev.signing`. It binds to
+the loopback interface only: it signs whatever it is asked to.
 """
 
 from __future__ import annotations
@@ -21,37 +19,21 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .devkeys import (
-    DEFAULT_ISSUER,
-    DEFAULT_PORT,
+from .keystore import (
     DEV_ALGORITHMS,
-    DEV_CLIENT_ID,
-    STATE_DIR_ENV,
+    ISSUER_FILE,
     DevKeys,
     _access_token_claims,
     _state_dir,
     _write_file,
-    default_state_dir,
-    mint_token,
     recorded_issuer,
 )
-
-# ``X as X``: not in __all__, yet importable from here as before the split.
-from .devkeys import ISSUER_FILE as ISSUER_FILE
-from .devkeys import KEYS_FILE as KEYS_FILE
-from .jose import PrivateKey as PrivateKey
-from .jose import PublicKey as PublicKey
-from .jose import b64url, encode_jws, export_jwk, jwk_thumbprint, sign
 
 if TYPE_CHECKING:
     import uvicorn
     from starlette.types import ASGIApp
 
-__all__ = [
-    "DEFAULT_ISSUER", "DEFAULT_PORT", "DEFAULT_SCOPES", "DEV_ALGORITHMS", "DEV_CLIENT_ID",
-    "STATE_DIR_ENV", "DevIssuer", "DevKeys", "b64url", "default_state_dir", "encode_jws",
-    "export_jwk", "jwk_thumbprint", "mint_token", "recorded_issuer", "sign",
-]
+__all__ = ["DEFAULT_SCOPES", "DevIssuer"]
 
 DEFAULT_SCOPES: tuple[str, ...] = ("read", "write")
 JWKS_MAX_AGE = 300
@@ -81,7 +63,7 @@ class DevIssuer:
 
     :param host: a loopback IPv4 address or ``"localhost"``.
     :param port: the port to bind; 0 picks a free one.
-    :param state_dir: where the keys live; default :func:`default_state_dir`.
+    :param state_dir: where the keys live; default :func:`.keystore.default_state_dir`.
     :param issuer: the issuer URL; default ``http://HOST:PORT`` once started.
     :param scopes: the ``scopes_supported`` of the metadata.
     :raises ValueError: ``host`` is not a loopback address, or ``port`` is out of range.

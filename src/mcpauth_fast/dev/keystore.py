@@ -9,7 +9,7 @@ use in a state directory (``$MCPAUTH_FAST_DEV_DIR``, else ``~/.cache/mcpauth-fas
 
 Each key's ``kid`` is its RFC 7638 thumbprint, so it is stable for as long as the key is.
 :func:`mint_token` signs with these keys without a server (the CLI); the server itself is in
-:mod:`mcpauth_fast.devissuer`.
+:mod:`mcpauth_fast.dev.issuer`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from .jose import PrivateKey, encode_jws, export_jwk, jwk_thumbprint
+from .signing import PrivateKey, encode_jws, export_jwk, jwk_thumbprint
 
 __all__ = [
     "DEFAULT_ISSUER", "DEFAULT_PORT", "DEV_ALGORITHMS", "DEV_CLIENT_ID", "ISSUER_FILE",

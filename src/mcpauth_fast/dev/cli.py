@@ -17,8 +17,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .devissuer import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, DevIssuer, mint_token
+from .. import __version__
+from .issuer import DevIssuer
+from .keystore import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, mint_token
 
 if TYPE_CHECKING:
     _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -234,7 +235,7 @@ def _add_bench_command(commands: _Commands) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from .benchcli import run_inprocess_bench
+    from .bench import run_inprocess_bench
 
     result = run_inprocess_bench(args.seconds, algorithms=args.algorithms.split(","))
     if args.json:

@@ -2,8 +2,8 @@
 
 :func:`export_jwk`, :func:`jwk_thumbprint`, :func:`sign` and :func:`encode_jws` are the
 project's one JWS signing implementation: the development issuer mints its tokens with them and
-the test helpers build their tokens on them too. Verification lives elsewhere (``keys``,
-``verifier``); nothing here is on the hot path.
+the test helpers build their tokens on them too. Verification lives in ``mcpauth_fast.keys`` and
+``mcpauth_fast.verifier``; nothing here is on the hot path.
 """
 
 from __future__ import annotations

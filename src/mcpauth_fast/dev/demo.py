@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from .auth import MCPAuth
-from .config import (
+from ..auth import MCPAuth
+from ..config import (
     AuthServerDiscoveryConfig,
     AuthServerType,
     ResourceServerConfig,
@@ -72,7 +72,7 @@ def run(port: int, issuer_port: int, state_dir: str | None) -> int:
     """Start the dev issuer and the MCP server; print a token and a command; serve until Ctrl-C."""
     import uvicorn
 
-    from .devissuer import DevIssuer
+    from .issuer import DevIssuer
 
     resource = f"http://127.0.0.1:{port}/mcp"
     with DevIssuer(port=issuer_port, state_dir=state_dir) as issuer:

@@ -35,11 +35,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from mcpauth_fast import __version__, jose
-from mcpauth_fast._accel import IMPLEMENTATION
-from mcpauth_fast.keys import hmac_key
-from mcpauth_fast.keysets import StaticKeys
-from mcpauth_fast.verifier import JwtVerifier
+from .. import __version__
+from .._accel import IMPLEMENTATION
+from ..keys import hmac_key
+from ..keysets import StaticKeys
+from ..verifier import JwtVerifier
+from .signing import b64url, b64url_json, export_jwk, sign
 
 __all__ = ["ALGORITHMS", "format_report", "run_inprocess_bench"]
 
@@ -130,9 +131,9 @@ def _tokens(alg: str, private: Any, count: int) -> tuple[list[str], list[tuple[b
             "client_id": "bench-client", "jti": f"bench-{index:08x}",
         }
         header = {"alg": alg, "typ": "at+jwt", "kid": kid}
-        signing_input = f"{jose.b64url_json(header)}.{jose.b64url_json(claims)}".encode("ascii")
-        signature = jose.sign(private, alg, signing_input)
-        tokens.append(f"{signing_input.decode('ascii')}.{jose.b64url(signature)}")
+        signing_input = f"{b64url_json(header)}.{b64url_json(claims)}".encode("ascii")
+        signature = sign(private, alg, signing_input)
+        tokens.append(f"{signing_input.decode('ascii')}.{b64url(signature)}")
         if alg == "ES256":
             signature = encode_dss_signature(
                 int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
@@ -146,7 +147,7 @@ def _verifier(alg: str, private: Any, cache_size: int) -> JwtVerifier:
     if alg == "HS256":
         keys = StaticKeys([hmac_key(private, kid=kid, alg="HS256")])
     else:
-        jwk = {**jose.export_jwk(private), "kid": kid, "alg": alg, "use": "sig"}
+        jwk = {**export_jwk(private), "kid": kid, "alg": alg, "use": "sig"}
         keys = StaticKeys({"keys": [jwk]})
     return JwtVerifier(keys, algorithms=[alg], cache_size=cache_size)
 
