@@ -15,6 +15,7 @@ to its paired floor (report.NOISY). One figure a line, so a diff shows which fig
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -48,7 +49,7 @@ def summarize(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if r["role"] == "floor":
             row["floors"].append(r["contender"])
             continue
-        if r.get("floor_source") == "row":
+        if r.get("floor_source") == "row" and r.get("floor_min_s"):
             floor = r["floor_min_s"]
             row["floor_min_s"] = min(floor, row["floor_min_s"] or floor)
         figure = {"role": r["role"], "impl": r.get("impl"), "target": r.get("target"),
@@ -64,13 +65,21 @@ def summarize(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def to_report(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary as a ratio report (``results``: one dict a figure), as ``check.py`` reads."""
-    results = [
-        {"key": f"{row} | {contender}", "row": row, "contender": contender, **figure,
-         "floor_source": "paired" if figure.get("under_load") else "row"}
-        for row, entry in summary["rows"].items()
-        for contender, figure in entry["figures"].items()
-    ]
+    """The summary as a ratio report (``results``: one dict a figure), as ``check.py`` reads.
+
+    Each row's floors come first, at ratio 1; every result carries the row's floor time.
+    """
+    results = []
+    for row, entry in summary["rows"].items():
+        floor = {"floor_min_s": entry["floor_min_s"]} if entry.get("floor_min_s") else {}
+        for name in entry["floors"]:
+            results.append({"key": f"{row} | {name}", "row": row, "contender": name,
+                            "role": "floor", "ratio_min": 1.0, "ratio_median": 1.0,
+                            "floor_source": "row", **floor})
+        for name, figure in entry["figures"].items():
+            results.append({"key": f"{row} | {name}", "row": row, "contender": name, **figure,
+                            "floor_source": "paired" if figure.get("under_load") else "row",
+                            **floor})
     return {"versions": dict(summary.get("versions", {})),
             "statistic": summary.get("statistic", "min"), "runs": summary.get("runs", 1),
             "results": results}
@@ -100,22 +109,19 @@ def dumps(summary: Mapping[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``summary.py FILE [FILE ...] [-o SUMMARY.json]``: print the table of the files (each
-    figure best of them) and, with ``-o``, write their summary."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    out = None
-    if "-o" in args:
-        at = args.index("-o")
-        out = args[at + 1]
-        del args[at:at + 2]
-    if not args:
-        print("usage: summary.py FILE [FILE ...] [-o SUMMARY.json]", file=sys.stderr)
-        return 2
-    reports = [load(path) for path in args]
+    """Print the table of the files (each figure best of them); with ``-o``, write their
+    summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="pytest-benchmark runs, ratio reports or summaries")
+    parser.add_argument("-o", "--out", help="write the summary here")
+    args = parser.parse_args(argv)
+    reports = [load(path) for path in args.files]
     print(format_table(best_of(reports)))
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(dumps(summarize(reports)))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(dumps(summarize(reports)))
         print(f"\nwrote {out}")
     return 0
 
