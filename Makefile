@@ -72,12 +72,11 @@ bench-rss: $(BENCH_STAMP)
 
 bench-check: $(BENCH_STAMP)
 	bench/run.sh $(PY) $(BENCH_RUNS) bench/results
-	$(PY) bench/check.py --baseline bench/baseline/run-*.json --new bench/results/run-*.json
+	$(PY) bench/check.py --baseline bench/baseline/summary.json --new bench/results/run-*.json
 
 bench-baseline: $(BENCH_STAMP)
-	bench/run.sh $(PY) $(BENCH_RUNS) bench/baseline
-	rm -f bench/baseline/micro-*.json
-	$(PY) bench/report.py bench/baseline/run-*.json -o bench/baseline/micro.json
+	bench/run.sh $(PY) $(BENCH_RUNS) bench/results/baseline
+	$(PY) bench/summary.py bench/results/baseline/run-*.json -o bench/baseline/summary.json
 
 clean:
 	rm -rf build dist src/*.egg-info src/mcpauth_fast/*.so ext/*.c ext/*.html $(VENV)

@@ -3,7 +3,8 @@
 Reads ``bench/results/e2e.json`` (``bench/e2e.py``), ``bench/results/e2e-instructions.json``
 (``bench/e2e_instructions.py``) and, when present, the micro suite's ratio
 report (the newest of ``results/micro.json``, ``results/micro-N.json`` as ``bench/run.sh``
-writes them, else ``baseline/micro.json``); a panel whose input is missing is left out. Every bar
+writes them, else the committed ``baseline/summary.json``); a panel whose input is missing is
+left out. Every bar
 is a ratio measured side by side in one run, as the JSON files record them::
 
     python bench/chart.py [--e2e PATH] [--instructions PATH] [--micro PATH] [--out PATH]
@@ -23,6 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import summary  # noqa: E402  (bench/ is not a package)
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 COLORS = {"noauth": "#9e9e9e", "floor": "#607d8b", "fast": "#1976d2", "mcpauth": "#e65100"}
@@ -40,12 +44,20 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def _load_micro(path: Path) -> dict[str, Any] | None:
+    """A ratio report of the micro suite, from a ratio report, a run or the summary."""
+    try:
+        return summary.load(path)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def default_micro() -> Path | None:
     """The newest ratio report of the micro suite: this run's, else the saved baseline's."""
     found = sorted(RESULTS.glob("micro*.json"), key=lambda p: p.stat().st_mtime)
     if found:
         return found[-1]
-    baseline = BENCH / "baseline" / "micro.json"
+    baseline = BENCH / "baseline" / "summary.json"
     return baseline if baseline.exists() else None
 
 
@@ -217,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "chart.png"))
     args = parser.parse_args(argv)
     micro = Path(args.micro) if args.micro else default_micro()
-    out = draw(_load(Path(args.e2e)), _load(micro) if micro else None, Path(args.out),
+    out = draw(_load(Path(args.e2e)), _load_micro(micro) if micro else None, Path(args.out),
                _load(Path(args.instructions)))
     print(f"wrote {out}")
     return 0

@@ -1,10 +1,12 @@
 """``make bench-check``: compare the RATIOS of a new run with a saved baseline, never times.
 
-    python bench/check.py --baseline B.json [B2.json ...] --new N.json [N2.json ...]
+    python bench/check.py --baseline bench/baseline/summary.json --new N.json [N2.json ...]
                           [--threshold 0.25] [--stat min] [--targets] [--strict]
 
-Each file is a pytest-benchmark JSON file (``--benchmark-json``) of the bench/ suite, or a
-ratio report written by ``bench/conftest.py`` (``micro.json``). For each of our figures
+The baseline is the committed summary (``bench/summary.py``: per figure its ratios, best of
+the runs ``make bench-baseline`` made). Each new file is a pytest-benchmark JSON file
+(``--benchmark-json``) of the bench/ suite; either side may also be a ratio report written by
+``bench/conftest.py`` (``micro.json``) or a summary. For each of our figures
 (role ``ours``) the ratio to its row's floor is computed in each file, from that file's own
 floor. Several runs on one side count as one, each figure taken from the run where its ratio
 was lowest (best of N: noise only ever adds time; on a shared 2-vCPU machine a sub-200 ns
@@ -29,7 +31,6 @@ make the baseline on the kind of machine that runs the check.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -38,23 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import NOISY, best_of, build_report, format_versions  # noqa: E402
+from report import NOISY, best_of, format_versions  # noqa: E402
+from summary import load  # noqa: E402
 
 DEFAULT_THRESHOLD = float(os.environ.get("BENCH_CHECK_THRESHOLD", "0.25"))
 DEFAULT_HOTPATH_THRESHOLD = float(os.environ.get("BENCH_CHECK_HOTPATH_THRESHOLD", "1.0"))
 HOTPATH_ROW = "hot path (per request)"
-
-
-def load(path: str) -> dict[str, Any]:
-    """The ratio report of ``path``, a pytest-benchmark JSON file or a ratio report."""
-    with open(path) as f:
-        document = json.load(f)
-    if "benchmarks" in document:
-        found = document.get("machine_info", {}).get("mcpauth_bench", {})
-        return build_report(document["benchmarks"], found)
-    if "results" in document:
-        return dict(document)
-    raise ValueError(f"{path}: neither a pytest-benchmark JSON file nor a ratio report")
 
 
 def compare(
@@ -125,7 +115,7 @@ def format_lines(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", nargs="+", required=True,
-                        help="the saved run(s) (best of N per figure)")
+                        help="the saved summary, or run(s) (best of N per figure)")
     parser.add_argument("--new", nargs="+", required=True,
                         help="the new run(s) (best of N per figure)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,

@@ -44,6 +44,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 APPS = ("noauth", "floor", "fast", "mcpauth")
+#: The contenders of both end-to-end runs, (name, app, tokens): an app and the tokens it is
+#: sent, one repeated ("same") or more than the cache holds ("distinct"). The order of odd
+#: rounds (even rounds run it backwards).
+CONTENDERS = (
+    ("noauth", "noauth", "same"),
+    ("fast-same", "fast", "same"),
+    ("floor-distinct", "floor", "distinct"),
+    ("fast-distinct", "fast", "distinct"),
+    ("mcpauth-same", "mcpauth", "same"),
+    ("mcpauth-distinct", "mcpauth", "distinct"),
+)
 #: The scope every request needs; the harness's good tokens carry it.
 REQUIRED_SCOPES = ["read"]
 
@@ -100,27 +111,35 @@ def floor_app(jwks_uri: str) -> ASGIApp:
     return Starlette(routes=[Route("/whoami", whoami, methods=["GET"])])
 
 
-def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
-    """mcpauth-fast in JWT mode (default algorithm allow-list, default cache size)."""
-    from mcpauth_fast import MCPAuth
-    from mcpauth_fast.config import (
-        AuthorizationServerMetadata,
-        AuthServerConfig,
-        AuthServerType,
-    )
-    from mcpauth_fast.verifier import JwtVerifier
-
-    mcp_auth = MCPAuth(server=AuthServerConfig(
-        type=AuthServerType.OAUTH,
-        metadata=AuthorizationServerMetadata(**_metadata(issuer, jwks_uri))))
+def _guarded(mcp_auth_class: Any, config: Any, issuer: str, jwks_uri: str,
+             audience: str) -> tuple[Any, Any]:
+    """``(MCPAuth, its JWT middleware)`` of either library (the same names in both)."""
+    mcp_auth = mcp_auth_class(server=config.AuthServerConfig(
+        type=config.AuthServerType.OAUTH,
+        metadata=config.AuthorizationServerMetadata(**_metadata(issuer, jwks_uri))))
     bearer_auth = mcp_auth.bearer_auth_middleware(
         "jwt", audience=audience, required_scopes=REQUIRED_SCOPES)
+    return mcp_auth, bearer_auth
+
+
+def _whoami_app(mcp_auth: Any, bearer_auth: Any, *routes: Route) -> ASGIApp:
+    """The route behind ``bearer_auth``, the subject read through ``mcp_auth.auth_info``."""
 
     async def whoami(request: Request) -> JSONResponse:
         info = mcp_auth.auth_info
         assert info is not None
         return JSONResponse({"subject": info.subject})
 
+    return Starlette(routes=[Route("/whoami", whoami, methods=["GET"]), *routes],
+                     middleware=[Middleware(bearer_auth)])
+
+
+def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
+    """mcpauth-fast in JWT mode (default algorithm allow-list, default cache size)."""
+    from mcpauth_fast import MCPAuth, config
+    from mcpauth_fast.verifier import JwtVerifier
+
+    mcp_auth, bearer_auth = _guarded(MCPAuth, config, issuer, jwks_uri, audience)
     verifier = bearer_auth.config.verifier
     assert isinstance(verifier, JwtVerifier)
 
@@ -129,29 +148,15 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
         # show that the "distinct" runs miss and the "same" runs hit.
         return JSONResponse(verifier.cache.info())
 
-    return Starlette(routes=[Route("/whoami", whoami, methods=["GET"]),
-                             Route("/_bench/cache", cache_info, methods=["GET"])],
-                     middleware=[Middleware(bearer_auth)])
+    return _whoami_app(mcp_auth, bearer_auth,
+                       Route("/_bench/cache", cache_info, methods=["GET"]))
 
 
 def mcpauth_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
     """mcpauth 0.1.1, configured as the mcpauth-fast app is."""
-    from mcpauth import MCPAuth
-    from mcpauth.config import AuthorizationServerMetadata, AuthServerConfig, AuthServerType
+    from mcpauth import MCPAuth, config
 
-    mcp_auth = MCPAuth(server=AuthServerConfig(
-        type=AuthServerType.OAUTH,
-        metadata=AuthorizationServerMetadata(**_metadata(issuer, jwks_uri))))
-    bearer_auth = mcp_auth.bearer_auth_middleware(
-        "jwt", audience=audience, required_scopes=REQUIRED_SCOPES)
-
-    async def whoami(request: Request) -> JSONResponse:
-        info = mcp_auth.auth_info
-        assert info is not None
-        return JSONResponse({"subject": info.subject})
-
-    return Starlette(routes=[Route("/whoami", whoami, methods=["GET"])],
-                     middleware=[Middleware(bearer_auth)])
+    return _whoami_app(*_guarded(MCPAuth, config, issuer, jwks_uri, audience))
 
 
 def build_app(name: str, issuer: str = "", jwks_uri: str = "", audience: str = "") -> ASGIApp:

@@ -51,17 +51,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from e2e import (  # noqa: E402  (bench/ is not a package)
-    AUDIENCE,
-    CONTENDERS,
-    SCOPE,
-    Server,
-    app_versions,
-    issuer_running,
-    log,
-    mint_to_file,
-    write_report,
-)
+from e2e_apps import CONTENDERS  # noqa: E402  (bench/ is not a package)
+from e2e_report import write_report  # noqa: E402
+from e2e_server import AUDIENCE, SCOPE, Server, app_versions, log  # noqa: E402
+from e2e_tokens import issuer_running, mint_to_file  # noqa: E402
 
 from mcpauth_fast.verifier import DEFAULT_CACHE_SIZE  # noqa: E402
 

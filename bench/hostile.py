@@ -6,12 +6,12 @@ class ``Hostile``, its ``HOSTILE_MIX`` and ``EXPECTED``), against uvicorn on 127
 5xx, zero wrong decisions (each kind of token gets exactly its expected status: good 200,
 missing scope 403, every other kind 401), memory flat at the end.
 
-What it does, reusing ``bench/e2e.py``: starts the dev issuer and the fast app
-(``bench/e2e_apps.py``: uvicorn, uvloop, httptools, one worker) pinned to the first core, mints
-the good tokens, writes the token file, sends one token of every kind (the pre-flight: the
-JWKS is fetched and every kind answered as expected before the load), then runs locust
-headless with only ``Hostile`` (``--users`` users, ``--time`` seconds) pinned to the second
-core, sampling the server's VmRSS (``/proc/PID/status``) every second.
+What it does, with the end-to-end harness (``bench/e2e_*.py``): starts the dev issuer and the
+fast app (``bench/e2e_apps.py``: uvicorn, uvloop, httptools, one worker) pinned to the first
+core, mints the good tokens, writes the token file, sends one token of every kind (the
+pre-flight: the JWKS is fetched and every kind answered as expected before the load), then runs
+locust headless with only ``Hostile`` (``--users`` users, ``--time`` seconds) pinned to the
+second core, sampling the server's VmRSS (``/proc/PID/status``) every second.
 
 The good tokens alternate between ``--hot-tokens`` tokens that stay cached (cache hits) and
 ``--good-tokens`` distinct ones, more than the verifier's cache holds, cycled in order (so each
@@ -43,7 +43,6 @@ import io
 import itertools
 import json
 import os
-import platform
 import re
 import resource
 import shlex
@@ -56,22 +55,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e import (
-    BENCH,
-    LOCUSTFILE,
-    MIB,
-    ROOT,
-    Server,
-    app_versions,
-    choose_cores,
-    get,
-    hostile_tokens,
-    issuer_running,
-    locust_path,
-    log,
-    mint_to_file,
-    run_locust_on,
-)
+from e2e_locust import LOCUSTFILE, locust_path, run_locust_on
+from e2e_report import cpu_model
+from e2e_rss import RssSampler
+from e2e_server import BENCH, MIB, ROOT, Server, app_versions, choose_cores, get, log
+from e2e_tokens import hostile_tokens, issuer_running, mint_to_file
 
 DEFAULT_OUT = BENCH / "results" / "hostile.json"
 #: RSS may grow at most this much over the second half of the run (cache long full).
@@ -92,41 +80,6 @@ def expected_statuses() -> dict[str, int]:
             expected: dict[str, int] = ast.literal_eval(node.value)
             return expected
     raise RuntimeError(f"no EXPECTED in {LOCUSTFILE}")
-
-
-class RssSampler:
-    """VmRSS of ``server`` every ``interval`` seconds, in a thread: ``(seconds, MiB)``."""
-
-    def __init__(self, server: Server, interval: float = 1.0) -> None:
-        self.server, self.interval = server, interval
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.started = time.perf_counter()
-
-    def _run(self) -> None:
-        while True:
-            elapsed = time.perf_counter() - self.started
-            try:
-                self.samples.append((round(elapsed, 2),
-                                     self.server.status()["VmRSS"] / MIB))
-            except (OSError, KeyError):  # the server is gone: the run reports it
-                return
-            if self._stop.wait(self.interval):
-                return
-
-    def __enter__(self) -> RssSampler:
-        self.started = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def at(self, seconds: float) -> float | None:
-        """The first sample taken at or after ``seconds``."""
-        return next((rss for t, rss in self.samples if t >= seconds), None)
 
 
 def good_tokens(issuer: Any, workdir: Path, distinct: int, hot: int) -> list[str]:
@@ -293,13 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
     report: dict[str, Any] = {
         "benchmark": "hostile", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": command, "code": src_state(), "versions": app_versions(),
-        "machine": {"cpu": model, "cpus": os.cpu_count(), "server_core": cores[0],
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "server_core": cores[0],
                     "client_core": cores[1], "loadavg_before": os.getloadavg()},
         "config": {"seconds": args.time, "users": args.users, "user_class": "Hostile",
                    "distinct_good_tokens": args.good_tokens, "hot_tokens": args.hot_tokens,

@@ -201,6 +201,11 @@ def _time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _times(result: Mapping[str, Any], field: str) -> str:
+    # A summary (summary.py) keeps ratios only: no times to print.
+    return _time(result[field]) if field in result else ""
+
+
 def _drift(value: float | None) -> str:
     # The floor run beside this figure against the row's best; above NOISY: under load.
     if value is None:
@@ -239,7 +244,7 @@ def format_table(report: Mapping[str, Any]) -> str:
         speedup = f"{r['py_over_c']:.2f}" if "py_over_c" in r else ""
         out.append(
             f"  {r['contender']:<34} {r['ratio_min']:>6.2f}x {r['ratio_median']:>8.2f}x "
-            f"{target:>10} {speedup:>6} {_time(r['min_s']):>9} {_time(r['floor_min_s']):>9} "
+            f"{target:>10} {speedup:>6} {_times(r, 'min_s'):>9} {_times(r, 'floor_min_s'):>9} "
             f"{_drift(r.get('floor_drift')):>6}"
         )
     return "\n".join(out)
