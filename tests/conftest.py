@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
-import tokens
+from support import tokens
+from support.implementations import compiled_module
+from support.jwks_server import jwks_server  # noqa: F401 - a fixture for every test module
 
 from mcpauth_fast import _speedups_py
-
-NO_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS"))
-REQUIRE_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_REQUIRE_EXTENSIONS"))
-
-
-def compiled_module() -> ModuleType | None:
-    """The compiled hot path, or None when it is switched off or not built."""
-    if NO_EXTENSIONS:
-        return None
-    try:
-        from mcpauth_fast import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        if REQUIRE_EXTENSIONS:
-            raise
-        return None
-    return _speedups  # type: ignore[no-any-return]
 
 
 @pytest.fixture(params=["c", "py"], scope="session")
@@ -39,7 +24,6 @@ def speedups(request: pytest.FixtureRequest) -> ModuleType:
     return module
 
 
-from jwks_server import jwks_server  # noqa: E402,F401 - a fixture for every test module
 
 _CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2")
 

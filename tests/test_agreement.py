@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import compiled_module
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from tokens import b64url, b64url_json
+from support.implementations import compiled_module
+from support.tokens import b64url, b64url_json
 
 from mcpauth_fast import _speedups_py as py
 from mcpauth_fast.exceptions import MCPAuthException

@@ -35,16 +35,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from app_factory import server_config, whoami_app
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
-from jwks_server import JwksServer
-from local_server import LocalServer, Reply
 from starlette.testclient import TestClient
-from tokens import (
+from support.app_factory import server_config, whoami_app
+from support.jwks_server import JwksServer
+from support.local_server import LocalServer, Reply
+from support.tokens import (
     ASYMMETRIC_ALGORITHMS,
     AUDIENCE,
     ISSUER,

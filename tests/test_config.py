@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from metadata_server import (
+from support.metadata_server import (
     SECRET_BODY,
     MetadataServer,
     metadata_server_fixture,  # noqa: F401 - the metadata_server fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, signing_key
+from support.tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, signing_key
 
 import mcpauth_fast
 from mcpauth_fast.dev.cli import main

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from app_factory import publish_keys, whoami_app
-from jwks_server import JwksServer
-from local_server import LocalServer, Reply
-from metadata_server import server_metadata
 from starlette.testclient import TestClient
-from tokens import signing_key
+from support.app_factory import publish_keys, whoami_app
+from support.jwks_server import JwksServer
+from support.local_server import LocalServer, Reply
+from support.metadata_server import server_metadata
+from support.tokens import signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.config import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from conftest import NO_EXTENSIONS, REQUIRE_EXTENSIONS, compiled_module
+from support.implementations import NO_EXTENSIONS, REQUIRE_EXTENSIONS, compiled_module
 
 from mcpauth_fast import _accel, _speedups_py
 

@@ -6,7 +6,7 @@ import base64
 from types import ModuleType
 
 import pytest
-from tokens import b64url, b64url_json
+from support.tokens import b64url, b64url_json
 
 from mcpauth_fast.exceptions import MCPAuthTokenVerificationException
 

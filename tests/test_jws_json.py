@@ -8,10 +8,10 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import compiled_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokens import b64url
+from support.implementations import compiled_module
+from support.tokens import b64url
 
 from mcpauth_fast import _speedups_py as py
 from mcpauth_fast.exceptions import MCPAuthException

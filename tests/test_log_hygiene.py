@@ -7,8 +7,8 @@ import logging
 import time
 
 import pytest
-from jwks_server import JwksServer
-from tokens import claims, signing_key
+from support.jwks_server import JwksServer
+from support.tokens import claims, signing_key
 
 from mcpauth_fast.exceptions import MCPAuthException
 from mcpauth_fast.jwks import RemoteJwks, StaticKeys

@@ -30,14 +30,14 @@ import httpx
 import mcpauth
 import mcpauth.config
 import pytest
-from app_factory import server_config
-from jwks_server import JwksServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tokens import AUDIENCE, claims, signing_key
+from support.app_factory import server_config
+from support.jwks_server import JwksServer
+from support.tokens import AUDIENCE, claims, signing_key
 
 import mcpauth_fast
 

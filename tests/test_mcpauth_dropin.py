@@ -18,8 +18,6 @@ from typing import Any
 
 import jwt
 import pytest
-from app_factory import server_config
-from jwks_server import JwksServer
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -27,7 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from tokens import AUDIENCE, ISSUER, claims, signing_key
+from support.app_factory import server_config
+from support.jwks_server import JwksServer
+from support.tokens import AUDIENCE, ISSUER, claims, signing_key
 
 from mcpauth_fast import BearerAuthConfig, MCPAuth
 from mcpauth_fast.exceptions import (

@@ -8,15 +8,15 @@ import time
 from typing import Any
 
 import pytest
-from app_factory import RESOURCE, auth_server_mode, resource_mode, whoami_app
-from jwks_server import JwksServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from tokens import ISSUER, claims, signing_key
+from support.app_factory import RESOURCE, auth_server_mode, resource_mode, whoami_app
+from support.jwks_server import JwksServer
+from support.tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.exceptions import (
@@ -429,7 +429,7 @@ def test_handler_mutation_does_not_reach_the_next_request(mcp_auth: MCPAuth) -> 
 
 
 def test_configuration_errors_raise_at_construction(jwks_server: JwksServer) -> None:
-    from app_factory import server_config
+    from support.app_factory import server_config
 
     from mcpauth_fast.exceptions import MCPAuthException
 
@@ -464,7 +464,8 @@ def test_a_plain_app_does_not_load_the_mcp_sdk() -> None:
         "from mcpauth_fast import MCPAuth\n"
         "from mcpauth_fast.middleware import BearerAuthMiddleware\n"
         "from mcpauth_fast.types import AuthInfo\n"
-        "auth = MCPAuth(server=__import__('app_factory').server_config('http://127.0.0.1:9/j'))\n"
+        "from support.app_factory import server_config\n"
+        "auth = MCPAuth(server=server_config('http://127.0.0.1:9/j'))\n"
         "from starlette.responses import PlainTextResponse\n"
         "from starlette.routing import Route\n"
         "from starlette.testclient import TestClient\n"

@@ -22,7 +22,7 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokens import ALL_ALGORITHMS, b64url_json, claims, signing_key
+from support.tokens import ALL_ALGORITHMS, b64url_json, claims, signing_key
 
 from mcpauth_fast.exceptions import MCPAuthException
 from mcpauth_fast.jwks import StaticKeys

@@ -62,24 +62,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from app_factory import KEY_ALGS
-from local_server import Reply
-from metadata_server import MetadataServer
 from starlette.routing import Mount, Route
-from test_mcp_integration import (
+from support.app_factory import KEY_ALGS
+from support.local_server import Reply
+from support.mcp import (
     MCP_MAJOR,
     NO_TOKEN_BODY,
     SSE,
     STATEFUL,
     TIMEOUT,
+    Bearer,
+    for_sdk,
     http_lib,
     leaves,
     mcp_session,
     seconds,
     serve,
 )
-from test_seed_examples import Bearer, for_sdk
-from tokens import claims, signing_key
+from support.metadata_server import MetadataServer
+from support.tokens import claims, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.exceptions import MCPAuthTokenVerificationException

@@ -9,14 +9,14 @@ import time
 from typing import Any
 
 import pytest
-from app_factory import auth_server_mode, whoami_app
-from jwks_server import JwksServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from tokens import claims, signing_key
+from support.app_factory import auth_server_mode, whoami_app
+from support.jwks_server import JwksServer
+from support.tokens import claims, signing_key
 
 from mcpauth_fast.exceptions import (
     MCPAuthKeysUnavailableException,

@@ -7,17 +7,17 @@ from typing import Any
 
 import orjson
 import pytest
-from metadata_server import (
-    MetadataServer,
-    metadata_server_fixture,  # noqa: F401 - the metadata_server fixture
-    server_metadata,
-    static_config,
-)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from support.metadata_server import (
+    MetadataServer,
+    metadata_server_fixture,  # noqa: F401 - the metadata_server fixture
+    server_metadata,
+    static_config,
+)
 
 from mcpauth_fast.config import (
     AuthServerDiscoveryConfig,

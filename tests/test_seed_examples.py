@@ -23,37 +23,25 @@ is the only change.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Generator
 from typing import Any
 
 import pytest
-from app_factory import publish_keys, server_config
-from jwks_server import JwksServer
-from test_mcp_integration import (
-    MCP_MAJOR,
+from support.app_factory import publish_keys, server_config
+from support.jwks_server import JwksServer
+from support.mcp import (
     TIMEOUT,
+    Bearer,
+    for_sdk,
     http_lib,
     leaves,
     mcp_session,
     seconds,
     serve,
 )
-from tokens import ISSUER, claims, signing_key
+from support.tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast.types import AuthInfo
-
-FASTMCP_IMPORT = re.compile(r"^from mcp\.server\.fastmcp import FastMCP\b", re.MULTILINE)
-MCPSERVER_IMPORT = "from mcp.server.mcpserver import MCPServer as FastMCP"
-
-
-def for_sdk(source: str, major: int = MCP_MAJOR) -> str:
-    """``source`` as it runs on MCP SDK ``major``: on 2.x, a line that imports ``FastMCP`` from
-    ``mcp.server.fastmcp`` imports ``MCPServer as FastMCP`` from ``mcp.server.mcpserver``
-    instead (the rest of the line stays); nothing else changes."""
-    return source if major < 2 else FASTMCP_IMPORT.sub(MCPSERVER_IMPORT, source)
-
 
 # --- the page's examples ---------------------------------------------------------------------
 
@@ -152,17 +140,6 @@ def scope_example(jwks_server: JwksServer) -> dict[str, Any]:
 
 
 # --- how the apps are exercised --------------------------------------------------------------
-
-class Bearer(http_lib.Auth):  # type: ignore[misc,name-defined]
-    """One fixed Authorization header on every request of the MCP client."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
-        request.headers["Authorization"] = f"Bearer {self.value}"
-        yield request
-
 
 def jwt(subject: str = "alice", scope: str = "read write", **overrides: Any) -> str:
     return signing_key("ES256").mint(claims(time.time(), sub=subject, scope=scope, **overrides))

@@ -10,7 +10,7 @@ import weakref
 from typing import Any
 
 import pytest
-from tokens import (
+from support.tokens import (
     ALL_ALGORITHMS,
     ASYMMETRIC_ALGORITHMS,
     AUDIENCE,
@@ -101,7 +101,7 @@ def test_none_and_hmac_with_public_key_are_refused() -> None:
 
     pem = rsa.public.public_bytes(serialization.Encoding.PEM,
                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    from tokens import SigningKey
+    from support.tokens import SigningKey
 
     attacker = SigningKey("HS256", rsa.kid, pem)
     forged = attacker.mint(claims(NOW))

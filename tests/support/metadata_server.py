@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from local_server import LocalServer, Reply
 
 from mcpauth_fast.config import (
     AuthorizationServerMetadata,
@@ -17,6 +16,7 @@ from mcpauth_fast.config import (
     AuthServerType,
     ServerMetadataPaths,
 )
+from support.local_server import LocalServer, Reply
 
 SECRET_BODY = "SECRET-BODY-MARKER"
 _JSON = {"content-type": "application/json"}

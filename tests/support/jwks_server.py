@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from local_server import LocalServer, Reply
+
+from support.local_server import LocalServer, Reply
 
 _JSON = {"content-type": "application/json"}
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jwks_server import JwksServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tokens import ISSUER, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.config import (
@@ -20,6 +18,8 @@ from mcpauth_fast.config import (
     ResourceServerConfig,
     ResourceServerMetadata,
 )
+from support.jwks_server import JwksServer
+from support.tokens import ISSUER, signing_key
 
 RESOURCE = "https://mcp.example.com/mcp"
 KEY_ALGS = ("RS256", "ES256", "EdDSA")
