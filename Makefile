@@ -1,17 +1,20 @@
 # The README's commands. Each target creates .venv when missing, installs the package with
-# the extension built, and is safe to rerun.
+# the extension built and every pinned tool of its extras (ci/install.sh; nothing is installed
+# in the middle of a run), and is safe to rerun.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo fuzz fuzz-native bench bench-micro bench-e2e bench-instructions bench-hostile bench-rss bench-check bench-baseline clean
+.PHONY: install test lint dist-check demo fuzz fuzz-native bench bench-micro bench-e2e bench-instructions bench-hostile bench-rss bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml setup.py ext/_speedups.pyx ext/_json.h ext/_scan.h
+EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxi ext/*.pxd ext/*.h)
+
+$(STAMP): $(PY) pyproject.toml setup.py $(EXT_SOURCES)
 	ci/install.sh $(PY)
 	touch $(STAMP)
 
@@ -24,14 +27,19 @@ demo: $(STAMP)
 	$(VENV)/bin/mcpauth-fast demo
 
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff mypy
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests setup.py
 	$(PY) -m mypy src/mcpauth_fast
+
+# The package as a user gets it (ci/dist_check.sh): python -m build's sdist and wheel, and a
+# pure-Python wheel; each wheel installed into a fresh venv with no compiler and no Cython, and
+# the suite run against the installed package; the sdist installed with a failing compiler
+# falls back to pure Python with its warning. About 10 minutes; .ci/run runs it after make test.
+dist-check: $(STAMP)
+	ci/dist_check.sh $(PY)
 
 # Fuzz the compiled hot path against its twin (atheris), bounded by FUZZ_SECONDS.
 FUZZ_SECONDS ?= 600
 fuzz: $(STAMP)
-	$(PY) -m pip install --quiet atheris
 	$(PY) ci/fuzz_speedups.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048
 
 # The same harness against a clang ASan + SanitizerCoverage build of the extension (needs clang).
@@ -42,8 +50,9 @@ fuzz-native: $(STAMP)
 BENCH_RUNS ?= 2
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): $(STAMP) bench/requirements.txt
-	$(PY) -m pip install --quiet -r bench/requirements.txt
+# The bench extra pins bench/requirements.txt (tests/test_packaging.py keeps them in step).
+$(BENCH_STAMP): $(STAMP)
+	ci/install.sh $(PY) test,lint,fuzz,dist,demo,bench
 	touch $(BENCH_STAMP)
 
 # All of it: the micro suite (pytest-benchmark), then end to end (wrk, locust) and the chart,
@@ -79,4 +88,4 @@ bench-baseline: $(BENCH_STAMP)
 	$(PY) bench/summary.py bench/results/baseline/run-*.json -o bench/baseline/summary.json
 
 clean:
-	rm -rf build dist src/*.egg-info src/mcpauth_fast/*.so ext/*.c ext/*.html $(VENV)
+	rm -rf build dist src/*.egg-info src/mcpauth_fast/*.so ext/*.c ext/*.html $(VENV) .venv-mcp1

@@ -24,7 +24,8 @@ out=${MCPAUTH_FUZZ_NATIVE_DIR:-build/fuzz-native}
 cc=${CLANG:-clang}
 
 command -v "$cc" >/dev/null || { echo "fuzz_native: $cc not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
-"$py" -c "import atheris" 2>/dev/null || "$py" -m pip install --quiet atheris
+"$py" -c "import atheris" 2>/dev/null \
+  || { echo "fuzz_native: atheris missing: pip install -e '.[fuzz]' (make install does)" >&2; exit 2; }
 preload=$("$py" -c "import atheris, os; print(os.path.join(atheris.path(), 'asan_with_fuzzer.so'))")
 [ -f "$preload" ] || { echo "fuzz_native: $preload missing (atheris could not build it)" >&2; exit 2; }
 suffix=$("$py" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")

@@ -6,6 +6,12 @@ py=${1:-.venv/bin/python}
 shift || true
 cd "$(dirname "$0")/.."
 
+py1=.venv-mcp1/bin/python
+
+# Everything this script uses was installed by the install step (ci/install.sh, make install).
+"$py" -c "import pytest, atheris" && "$py1" -c "import pytest, mcp" \
+  || { echo "ci/test.sh: a tool is missing: run the install step first (make install)" >&2; exit 1; }
+
 impl=$(env -u MCPAUTH_FAST_NO_EXTENSIONS "$py" -c "import mcpauth_fast._accel as a; print(a.IMPLEMENTATION)")
 if [ "$impl" != "c" ]; then
   echo "ci/test.sh: the compiled extension did not load (IMPLEMENTATION=$impl)" >&2
@@ -19,28 +25,15 @@ MCPAUTH_FAST_NO_EXTENSIONS=1 "$py" -m pytest -q -p no:cacheprovider "$@"
 
 # A short fuzz run of the compiled hot path against its twin (`make fuzz` runs it longer).
 echo "== fuzz: compiled hot path vs twin, 30 s =="
-"$py" -m pip install --quiet atheris
 "$py" ci/fuzz_speedups.py -max_total_time=30 -timeout=10 -rss_limit_mb=2048 2>&1 | tail -n 15
 
 # The MCP integration and seed-example tests once more against the latest MCP SDK 1.x
-# (FastMCP, httpx), in a second venv next to .venv made from the same interpreter, with the
-# compiled extension. The arguments above are not passed on: they may name other tests.
-venv1=.venv-mcp1
-py1=$venv1/bin/python
-stamp1=$venv1/.installed
-same_python='import sys; print(sys.implementation.cache_tag, sys.base_prefix)'
-if [ ! -x "$py1" ] || [ "$("$py1" -c "$same_python")" != "$("$py" -c "$same_python")" ]; then
-  "$py" -m venv --clear "$venv1"
-  "$py1" -m pip install --quiet --upgrade pip
-fi
-if [ ! -f "$stamp1" ] || [ pyproject.toml -nt "$stamp1" ] || [ setup.py -nt "$stamp1" ] \
-   || [ ext/_speedups.pyx -nt "$stamp1" ]; then
-  "$py1" -m pip install --quiet -e ".[test-tools]" "mcp<2"
-  touch "$stamp1"
-fi
+# (FastMCP, httpx), in the second environment ci/install.sh made next to .venv from the same
+# interpreter, with the compiled extension. The arguments above are not passed on: they may
+# name other tests.
 impl1=$(env -u MCPAUTH_FAST_NO_EXTENSIONS "$py1" -c "import mcpauth_fast._accel as a; print(a.IMPLEMENTATION)")
 if [ "$impl1" != "c" ]; then
-  echo "ci/test.sh: the compiled extension did not load in $venv1 (IMPLEMENTATION=$impl1)" >&2
+  echo "ci/test.sh: the compiled extension did not load in .venv-mcp1 (IMPLEMENTATION=$impl1)" >&2
   exit 1
 fi
 mcp1=$("$py1" -c "from importlib.metadata import version; print(version('mcp'))")

@@ -22,7 +22,6 @@ from cpython.unicode cimport (
     PyUnicode_New,
 )
 from libc.math cimport INFINITY, floor, isfinite
-from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 import binascii as _binascii
@@ -43,10 +42,8 @@ from mcpauth_fast.exceptions import (
 )
 from mcpauth_fast.types import AuthInfo as _AuthInfo, FrozenList as _FrozenList
 
-cdef inline double _wall_clock() noexcept:
-    cdef timespec ts
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+cdef extern from "_clock.h":
+    double _wall_clock "mcpauth_wall_clock"() noexcept nogil
 
 
 cdef extern from *:

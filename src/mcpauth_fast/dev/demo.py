@@ -69,8 +69,16 @@ def build_app(resource: str, issuer: str) -> Starlette:
 
 
 def run(port: int, issuer_port: int, state_dir: str | None) -> int:
-    """Start the dev issuer and the MCP server; print a token and a command; serve until Ctrl-C."""
-    import uvicorn
+    """Start the dev issuer and the MCP server; print a token and a command; serve until Ctrl-C.
+
+    :raises RuntimeError: uvicorn or the MCP SDK 2.x is not installed (the ``demo`` extra).
+    """
+    try:
+        import uvicorn
+        from mcp.server.mcpserver import MCPServer  # noqa: F401  (build_app's, checked here)
+    except ImportError as exc:
+        raise RuntimeError(f"the demo needs uvicorn and the MCP SDK 2.x ({exc}): "
+                           "pip install 'mcpauth-fast[demo]'") from None
 
     from .issuer import DevIssuer
 

@@ -168,7 +168,8 @@ class DevIssuer:
         try:
             import uvicorn
         except ImportError:
-            raise RuntimeError("serving the development issuer needs uvicorn") from None
+            raise RuntimeError("serving the development issuer needs uvicorn, which is not a "
+                               "dependency: pip install 'mcpauth-fast[dev]'") from None
         # Binding here, not in uvicorn, makes the port (and so the issuer URL) known up front.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server: uvicorn.Server | None = None
