@@ -152,6 +152,6 @@ grep -A 4 "WARNING: mcpauth-fast: the compiled extension" "$out/sdist-install.lo
   || fail "no fallback warning in $out/sdist-install.log"
 impl=$("$out/venv-sdist/bin/python" -c "import mcpauth_fast._accel as a; print(a.IMPLEMENTATION)")
 [ "$impl" = py ] || fail "the sdist installed with no compiler has IMPLEMENTATION=$impl"
-"$out/venv-sdist/bin/python" -c "from mcpauth_fast import MCPAuth; import mcpauth_fast.cli"
+"$out/venv-sdist/bin/python" -c "from mcpauth_fast import MCPAuth; import mcpauth_fast.dev.cli"
 
 step "OK: $(basename "$sdist"), $(basename "$wheel"), $(basename "$pure")"

@@ -93,12 +93,12 @@ def test_nothing_outside_the_dev_tools_needs_uvicorn(tmp_path: Path) -> None:
         for module in pkgutil.walk_packages(mcpauth_fast.__path__, "mcpauth_fast."):
             if module.name != "mcpauth_fast.__main__":
                 __import__(module.name)
-        from mcpauth_fast.devissuer import DevIssuer
+        from mcpauth_fast.dev.issuer import DevIssuer
         try:
             DevIssuer().start()
         except RuntimeError as exc:
             print(exc)
-        from mcpauth_fast.cli import main
+        from mcpauth_fast.dev.cli import main
         sys.exit(main(["demo", "--port", "0", "--issuer-port", "0"]))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
