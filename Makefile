@@ -11,7 +11,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml setup.py ext/_speedups.pyx ext/_json.h ext/_scan.h
+$(STAMP): $(PY) pyproject.toml setup.py ext/_speedups.pyx $(wildcard ext/*.pxi ext/*.h)
 	ci/install.sh $(PY)
 	touch $(STAMP)
 

@@ -4,6 +4,7 @@ MCPAUTH_FAST_NO_EXTENSIONS=1 builds a pure-Python package (the twin in
 src/mcpauth_fast/_speedups_py.py is then used).
 """
 
+import glob
 import os
 
 from setuptools import Extension, setup
@@ -14,7 +15,7 @@ if not os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS"):
 
     ext_modules = cythonize(
         [Extension("mcpauth_fast._speedups", ["ext/_speedups.pyx"], include_dirs=["ext"],
-                   depends=["ext/_json.h", "ext/_scan.h"])],
+                   depends=["ext/_helpers.h", *glob.glob("ext/*.pxi")])],
         compiler_directives={"language_level": "3"},
     )
 
