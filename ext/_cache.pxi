@@ -41,6 +41,13 @@ cdef class _Entry:
         return bool(self.valid_until <= now)
 
 
+cdef inline object _od_get(object entries, object token):
+    # entries.get(token) without the method call: an OrderedDict keeps its items in the dict
+    # it derives from, so the dict lookup is its lookup.
+    cdef PyObject* p = PyDict_GetItemWithError(entries, token)
+    return <object>p if p != NULL else None
+
+
 cdef inline Py_ssize_t _front_slot(list front, object token) noexcept:
     # -1 when there is no front, or the token is not an exact ASCII str (those use the dict).
     if front is None or type(token) is not str or not _str_is_ascii(token):
@@ -140,7 +147,7 @@ cdef class TokenCache:
                                             PyUnicode_GET_LENGTH(token))):
                         entry = <_Entry>held
             if entry is None:
-                entry = self._entries.get(token)
+                entry = _od_get(self._entries, token)
                 if entry is None:
                     self._misses += 1
                     return None
@@ -184,33 +191,37 @@ cdef class TokenCache:
 
     def put(self, token, value, valid_until, kid=None):
         """Store ``value`` for ``token`` until ``valid_until``, evicting the least recently used."""
+        self._put(token, value, valid_until, kid,
+                  type(token) is str and _str_is_ascii(token)
+                  and _is_b64token(PyUnicode_1BYTE_DATA(token), PyUnicode_GET_LENGTH(token)))
+
+    cdef _put(self, object token, object value, object valid_until, object kid, bint bearer):
+        # bearer: parse_bearer(b"Bearer " + token) is token, which the caller may know.
         cdef _Entry entry
         cdef Py_ssize_t slot
         with cython.critical_section(self):
             if self._maxsize == 0:
                 return
             entries = self._entries
-            entry = entries.get(token)
-            if entry is None:  # else keep the stored key, replace the rest
+            entry = _od_get(entries, token)
+            if entry is None:
                 entry = _Entry.__new__(_Entry)
                 entry.key = token
+                entry.bearer = bearer
+                entry.assign(value, valid_until, kid)
+                entries[token] = entry  # a new key goes last: the most recently used
                 entry.alive = True
-                entry.bearer = (type(token) is str and _str_is_ascii(token)
-                                and _is_b64token(PyUnicode_1BYTE_DATA(token),
-                                                 PyUnicode_GET_LENGTH(token)))
-            entry.assign(value, valid_until, kid)
-            entries[token] = entry
-            entry.alive = True
-            try:
-                entries.move_to_end(token)
-            except KeyError:  # dropped by code a key's __eq__ ran while it was stored
-                entry.alive = False
-                return
+            else:  # keep the stored key, replace the rest
+                entry.assign(value, valid_until, kid)
+                try:
+                    entries.move_to_end(token)
+                except KeyError:  # dropped by code a key's __eq__ ran
+                    return
             slot = _front_slot(self._front, token)
             if slot >= 0 and entry.bearer:
                 self._front[slot] = entry
             while len(entries) > self._maxsize:
-                (<_Entry>entries.popitem(last=False)[1]).alive = False
+                (<_Entry>entries.popitem(False)[1]).alive = False  # the oldest
 
     def evict_kid(self, kid):
         """Drop every entry stored with ``kid``; return how many were dropped."""
@@ -327,8 +338,9 @@ cdef class VerifySteps:
         cdef object issuer = unverified.issuer
         cdef object info
         key.verify(unverified.alg, unverified.signing_input, unverified.signature)
-        info = _py.auth_info_from_claims(token, issuer, unverified.payload,
-                                         self._required_claims)
-        self._cache.put(token, info, unverified.valid_until, (issuer, key.kid))
+        info = _auth_info_from_claims(token, issuer, unverified.payload, self._required_claims)
+        # A token that passed decode_jws is base64url characters and dots: a bearer token as
+        # it stands (tests/test_jws_decoding.py holds decode_jws to that).
+        self._cache._put(token, info, unverified.valid_until, (issuer, key.kid), True)
         self._issuers_seen.add(issuer)
         return info

@@ -63,8 +63,56 @@ def check_time_claims(claims, now, leeway=0.0, require_exp=True, max_age=None):
     return _check_time_claims(claims, now, leeway, require_exp, max_age)
 
 
+cdef dict _scope_memo = _py._scope_memo  # the twin's memory of scope strings, shared
+cdef object _new_auth_info = _AuthInfo._of_verified_jws
+
+
+cdef inline bint _string_or_none(dict claims, str name) except -1:
+    cdef PyObject* p = PyDict_GetItemWithError(claims, name)
+    return p == NULL or <object>p is None or type(<object>p) is str
+
+
+cdef object _auth_info_from_claims(object token, object issuer, object claims,
+                                   object required_claims):
+    # The twin's accepted case for claims of the usual JSON types, its scopes from the twin's
+    # memory; anything else is the twin's call (it raises the error, or does the rare work).
+    cdef object subject, audience, client_id, exp, item, scopes = None
+    cdef PyObject* p
+    cdef double exp_d
+    if type(claims) is not dict or type(required_claims) is not tuple:
+        return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+    subject = _get(claims, "sub")
+    audience = _get(claims, "aud")
+    exp = _get(claims, "exp")
+    if (type(subject) is not str or not subject or not _string_or_none(claims, "client_id")
+            or not _string_or_none(claims, "azp")
+            or PyDict_GetItemWithError(claims, "jti") != NULL
+            and type(<object>PyDict_GetItemWithError(claims, "jti")) is not str
+            or exp is not None and not (_exact_double(exp, &exp_d) and floor(exp_d) == exp_d)):
+        return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+    for item in <tuple>required_claims:
+        if _get(claims, item) is None:
+            return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+    if audience is not None and (type(audience) is not str or not audience):
+        if type(audience) is not list:
+            return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+        for item in <list>audience:
+            if type(item) is not str or not item:
+                return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+        audience = _FrozenList(audience)
+    item = _get(claims, "scope")
+    if type(item) is str and PyDict_GetItemWithError(claims, "scopes") == NULL:
+        scopes = _get(_scope_memo, item)
+    if scopes is None:
+        scopes = _py.extract_scopes(claims)
+    client_id = _get(claims, "client_id")
+    return _new_auth_info(
+        token, issuer, subject, client_id if client_id is not None else _get(claims, "azp"),
+        scopes, audience, None if exp is None else exp_d)
+
+
 def auth_info_from_claims(token, issuer, claims, required_claims=()):
-    return _py.auth_info_from_claims(token, issuer, claims, required_claims)
+    return _auth_info_from_claims(token, issuer, claims, required_claims)
 
 
 cdef bint _audience_matches(object audience, object audiences) except -1:

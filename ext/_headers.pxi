@@ -81,17 +81,16 @@ cdef inline Py_ssize_t _token_start(const unsigned char* buf, Py_ssize_t n) noex
     return start
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
+cdef extern from "_helpers.h":
+    bint _all_b64token "mcpauth_all_b64token" (
+        const unsigned char* p, Py_ssize_t n, const unsigned char* table) noexcept nogil
+
+
 cdef inline bint _is_b64token(const unsigned char* p, Py_ssize_t n) noexcept nogil:
     # b64token characters, then "=" padding (not padding alone).
-    cdef Py_ssize_t i
-    cdef unsigned char good = 1
     while n > 0 and p[n - 1] == 0x3D:
         n -= 1
-    for i in range(n):
-        good &= _B64TOKEN[p[i]]
-    return n > 0 and good
+    return n > 0 and _all_b64token(p, n, _B64TOKEN)
 
 
 cdef object _parse_bearer(object value, object max_token_bytes):

@@ -2,8 +2,7 @@
 # header checked once per distinct header segment. A token that fails any step in C is
 # handed whole to the twin's decode_jws, which raises its first error.
 
-cdef orjson_loads = _py.orjson.loads
-cdef json_object = _py._json_object
+cdef object _orjson_loads = _py.orjson.loads
 
 
 cdef bint _split(const unsigned char* data, Py_ssize_t n, Py_ssize_t limit,
@@ -33,7 +32,14 @@ cdef bint _split(const unsigned char* data, Py_ssize_t n, Py_ssize_t limit,
 cdef object _json_segment(const unsigned char* src, Py_ssize_t n, str what):
     """The JSON object of a base64url segment; None when it is not base64url."""
     cdef bytes raw = _b64_decode(src, n)
-    return None if raw is None else json_object(raw, what)
+    cdef object value
+    if raw is None:
+        return None
+    try:
+        value = _orjson_loads(raw)
+    except ValueError:  # orjson.JSONDecodeError
+        value = None
+    return value if type(value) is dict else _py._json_object(raw, what)
 
 
 cdef object _decode_jws(object token, object max_token_bytes):
@@ -140,5 +146,6 @@ cdef class TokenChecks:
         issuer = _get(payload, "iss")
         if type(issuer) is not str or not issuer:
             issuer = _py._issuer_of(payload)
-        return Unverified(payload, signing_input, signature, checked[0], checked[1], issuer,
-                          valid_until)
+        # The record's own tuple.__new__, without the Python frame of its generated __new__.
+        return _tuple_of_type(Unverified, (payload, signing_input, signature, checked[0],
+                                       checked[1], issuer, valid_until))

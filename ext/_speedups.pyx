@@ -44,6 +44,7 @@ cdef extern from "_helpers.h":
     PyObject* _tuple_item "PyTuple_GET_ITEM" (object t, Py_ssize_t i) noexcept
     PyObject* _list_item "PyList_GET_ITEM" (object t, Py_ssize_t i) noexcept
     double _wall_clock "mcpauth_wall_clock" () noexcept nogil
+    object _tuple_of_type "mcpauth_tuple_of_type" (object type, tuple items)
     const Py_ssize_t PY_SSIZE_T_MAX
 
 # The C copies of the limits, from their one definition in _limits.

@@ -4,7 +4,7 @@ Order: ``MCPAUTH_FAST_NO_EXTENSIONS`` set to a non-empty value forces the twin; 
 an interpreter other than CPython; otherwise the compiled module, falling back to the
 twin when it was not built. Everything else imports the hot path from here.
 
-As in yarl's ``_quoting.py``, type checkers read the twin's imports (the compiled branch is
+As in yarl's ``_quoting.py``, type checkers take the twin's branch (the compiled one is
 unreachable to them): they see its real types, and there is no stub to keep in step.
 """
 
@@ -18,54 +18,45 @@ NO_EXTENSIONS = bool(os.environ.get("MCPAUTH_FAST_NO_EXTENSIONS")) or (
     platform.python_implementation() != "CPython"
 )
 
-from ._speedups_py import (  # noqa: E402  (after NO_EXTENSIONS, as the docstring says)
+if TYPE_CHECKING or NO_EXTENSIONS:
+    from . import _speedups_py as _impl
+
+    IMPLEMENTATION = "py"
+else:
+    try:
+        from . import _speedups as _impl
+
+        IMPLEMENTATION = "c"
+    except ImportError:
+        from . import _speedups_py as _impl
+
+        IMPLEMENTATION = "py"
+
+# The limits and the record are the twin's in both cases (the compiled module uses them).
+from ._speedups_py import (  # noqa: E402
     DEFAULT_MAX_TOKEN_BYTES,
     HEADER_MEMO_SIZE,
     MAX_HEADER_SEGMENT,
     MAX_KID_LENGTH,
     MAX_SIGNATURE_SEGMENT,
-    BearerLookup,
-    TokenCache,
-    TokenChecks,
     Unverified,
-    VerifySteps,
-    auth_info_from_claims,
-    b64url_decode,
-    bearer_token,
-    check_header,
-    check_policy,
-    check_time_claims,
-    decode_jws,
-    ecdsa_der,
-    extract_scopes,
-    find_authorization,
-    parse_bearer,
 )
 
-IMPLEMENTATION = "py"
-if not TYPE_CHECKING and not NO_EXTENSIONS:
-    try:
-        from ._speedups import (  # the limits and Unverified are the twin's own
-            BearerLookup,
-            TokenCache,
-            TokenChecks,
-            VerifySteps,
-            auth_info_from_claims,
-            b64url_decode,
-            bearer_token,
-            check_header,
-            check_policy,
-            check_time_claims,
-            decode_jws,
-            ecdsa_der,
-            extract_scopes,
-            find_authorization,
-            parse_bearer,
-        )
-
-        IMPLEMENTATION = "c"
-    except ImportError:
-        pass
+find_authorization = _impl.find_authorization
+parse_bearer = _impl.parse_bearer
+bearer_token = _impl.bearer_token
+b64url_decode = _impl.b64url_decode
+decode_jws = _impl.decode_jws
+ecdsa_der = _impl.ecdsa_der
+check_header = _impl.check_header
+check_time_claims = _impl.check_time_claims
+TokenChecks = _impl.TokenChecks
+extract_scopes = _impl.extract_scopes
+auth_info_from_claims = _impl.auth_info_from_claims
+check_policy = _impl.check_policy
+TokenCache = _impl.TokenCache
+VerifySteps = _impl.VerifySteps
+BearerLookup = _impl.BearerLookup
 
 __all__ = [
     "IMPLEMENTATION",
