@@ -2,6 +2,8 @@
 # verification steps after a miss.
 
 from collections import OrderedDict as _OrderedDict
+
+cdef object _move_to_end = _OrderedDict.move_to_end  # found once, not on every hit
 from operator import index as _index
 
 cdef extern from "_helpers.h":
@@ -75,6 +77,7 @@ cdef class TokenCache:
     # in constant time). This cuts 2.2 % of a cache-hit request's instructions end to end
     # (bench/e2e_instructions.py fast-same: 224,355 with it, 229,363 without).
     cdef object _entries  # OrderedDict
+    cdef _Entry _newest  # the last of _entries when known, else None: a hit on it moves nothing
     cdef list _front  # None when the cache holds nothing (maxsize 0)
     cdef Py_ssize_t _maxsize
     cdef unsigned long long _hits, _misses
@@ -95,6 +98,7 @@ cdef class TokenCache:
 
     cdef void _drop_all(self) noexcept:
         cdef _Entry entry
+        self._newest = None
         if self._entries is not None:
             for entry in self._entries.values():
                 entry.alive = False
@@ -105,6 +109,8 @@ cdef class TokenCache:
         cdef _Entry entry = self._entries.pop(key, None)
         if entry is not None:
             entry.alive = False
+            if entry is self._newest:
+                self._newest = None
         return entry
 
     @property
@@ -123,11 +129,13 @@ cdef class TokenCache:
 
     cdef object _found(self, _Entry entry):
         # A hit: the entry becomes the most recently used.
-        try:
-            self._entries.move_to_end(entry.key)
-        except KeyError:  # dropped by code a key's __eq__ ran: a miss
-            self._misses += 1
-            return None
+        if entry is not self._newest:
+            try:
+                _move_to_end(self._entries, entry.key)
+            except KeyError:  # dropped by code a key's __eq__ ran: a miss
+                self._misses += 1
+                return None
+            self._newest = entry
         self._hits += 1
         return entry.value
 
@@ -141,7 +149,7 @@ cdef class TokenCache:
                 held = <object>_list_item(self._front, slot)
                 if held is not None and (<_Entry>held).alive and (<_Entry>held).bearer:
                     key = (<_Entry>held).key
-                    if (PyUnicode_GET_LENGTH(key) == PyUnicode_GET_LENGTH(token)
+                    if key is token or (PyUnicode_GET_LENGTH(key) == PyUnicode_GET_LENGTH(token)
                             and _same_bytes(PyUnicode_1BYTE_DATA(key),
                                             PyUnicode_1BYTE_DATA(token),
                                             PyUnicode_GET_LENGTH(token))):
@@ -214,14 +222,19 @@ cdef class TokenCache:
             else:  # keep the stored key, replace the rest
                 entry.assign(value, valid_until, kid)
                 try:
-                    entries.move_to_end(token)
+                    _move_to_end(entries, token)
                 except KeyError:  # dropped by code a key's __eq__ ran
+                    self._newest = None
                     return
+            self._newest = entry
             slot = _front_slot(self._front, token)
             if slot >= 0 and entry.bearer:
                 self._front[slot] = entry
             while len(entries) > self._maxsize:
-                (<_Entry>entries.popitem(False)[1]).alive = False  # the oldest
+                entry = entries.popitem(False)[1]  # the oldest
+                entry.alive = False
+                if entry is self._newest:
+                    self._newest = None
 
     def evict_kid(self, kid):
         """Drop every entry stored with ``kid``; return how many were dropped."""
