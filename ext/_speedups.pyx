@@ -32,7 +32,6 @@ from mcpauth_fast._speedups_py import Unverified
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as _Code,
     MCPAuthBearerAuthException as _BearerError,
-    invalid_token as _invalid_token,
 )
 from mcpauth_fast.types import AuthInfo as _AuthInfo, FrozenList as _FrozenList
 

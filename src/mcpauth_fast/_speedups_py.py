@@ -1,7 +1,10 @@
 """Pure-Python twin of ``ext/_speedups.pyx``: the per-request hot path.
 
-Same names, signatures, results, exceptions and messages as the compiled module;
-``_speedups.pyi`` is the contract both satisfy and ``_accel`` picks one of them.
+Same names, signatures, results, exceptions and messages as the compiled module, which
+takes this module's docstrings, and calls its functions for every refusal and every odd
+input: each rule is written here, and again in C only where the common case pays for it.
+This module is the contract both satisfy (type checkers read it through ``_accel``, which
+picks one of the two).
 """
 
 from __future__ import annotations
