@@ -73,7 +73,7 @@ ext_modules = []
 if not NO_EXTENSIONS:
     ext_modules.append(Extension(
         "mcpauth_fast._speedups", ["ext/_speedups.pyx"], include_dirs=["ext"],
-        depends=sorted(glob("ext/*.h")), optional=not REQUIRE_EXTENSIONS,
+        depends=sorted(glob("ext/*.h") + glob("ext/*.pxi")), optional=not REQUIRE_EXTENSIONS,
     ))
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})

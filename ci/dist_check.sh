@@ -97,7 +97,7 @@ for path, compiled in ((wheel, True), (pure, False)):
     has = lambda suffix: any(n.endswith(suffix) for n in files)  # noqa: E731
     if not has(".dist-info/licenses/LICENSE"):
         errors.append(f"{path} lacks LICENSE")
-    for need in ("mcpauth_fast/py.typed", "mcpauth_fast/_speedups.pyi", "mcpauth_fast/_accel.py"):
+    for need in ("mcpauth_fast/py.typed", "mcpauth_fast/_speedups_py.py", "mcpauth_fast/_accel.py"):
         if need not in files:
             errors.append(f"{path} lacks {need}")
     ext = [n for n in files if n.startswith("mcpauth_fast/_speedups.") and n.endswith((".so", ".pyd"))]

@@ -36,7 +36,7 @@ log=$out/fuzz.log
 
 # Build (only when the .pyx or this script changed). No -DNDEBUG: CPython's header asserts
 # (e.g. PyUnicode_1BYTE_DATA on a non-1-byte string) are live checks here.
-if [ ! -f "$so" ] || [ ext/_speedups.pyx -nt "$so" ] || [ ext/_json.h -nt "$so" ] || [ ext/_scan.h -nt "$so" ] || [ "$0" -nt "$so" ]; then
+if [ ! -f "$so" ] || [ ext/_speedups.pyx -nt "$so" ] || [ -n "$(find ext -newer "$so")" ] || [ "$0" -nt "$so" ]; then
   echo "== fuzz_native: building $so with $($cc --version | head -n 1)"
   "$py" -m cython -3 --module-name mcpauth_fast._speedups ext/_speedups.pyx -o "$out/_speedups.c"
   "$cc" -shared -fPIC -O1 -g -fno-omit-frame-pointer -fwrapv -fno-strict-aliasing \

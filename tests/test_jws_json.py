@@ -1,5 +1,6 @@
-"""The JSON inside a token: the compiled parser (ext/_json.h) accepts exactly what the twin's
-orjson accepts and builds the same values, type for type (1 is not 1.0, -0.0 is not 0.0)."""
+"""The JSON inside a token: both implementations decode it with orjson, and agree with each
+other on every document, type for type (1 is not 1.0, -0.0 is not 0.0); the strictness rules
+hold on each of them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from mcpauth_fast import _speedups_py as py
 from mcpauth_fast.exceptions import MCPAuthException
 
 c = compiled_module()
-pytestmark = pytest.mark.skipif(c is None, reason="the compiled extension is not in use")
+needs_c = pytest.mark.skipif(c is None, reason="the compiled extension is not in use")
 HEADER = b64url(b'{"alg":"RS256"}')
 
 
@@ -77,6 +78,7 @@ EDGES = [
 ]
 
 
+@needs_c
 @pytest.mark.parametrize("raw", EDGES, ids=lambda raw: repr(raw[:24]))
 def test_edge_documents_agree(raw: bytes) -> None:
     assert_same(raw)
@@ -100,11 +102,13 @@ REPEATED_VALUES = [
 ]
 
 
+@needs_c
 def test_repeated_values_agree() -> None:
     for raw in REPEATED_VALUES:
         assert_same(raw)
 
 
+@needs_c
 @pytest.mark.parametrize(("raw", "expected"), [
     (b'{"n":18446744073709551615,"m":18446744073709551616,"z":-0,"f":-0.0}',
      "{'n': 18446744073709551615, 'm': 1.8446744073709552e+19, 'z': 0, 'f': -0.0}"),
@@ -133,6 +137,7 @@ json_documents = st.recursive(
 JSON_BYTES = b'{}[]:,"\\ -+.eE0123456789tfnrulasu\x00\x1f\x7f\x80\xc3\xa9\xed\xa0\xff\t\n'
 
 
+@needs_c
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_documents, st.booleans(), st.sampled_from([None, 1]),
        st.lists(st.tuples(st.sampled_from(["insert", "delete", "replace"]),
@@ -153,3 +158,22 @@ def test_documents_and_their_mutations_agree(
             else:
                 text[at] = byte
     assert_same(bytes(text))
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b'{"exp":NaN}', "error invalid_token payload: invalid JSON"),
+    (b'{"exp":Infinity}', "error invalid_token payload: invalid JSON"),
+    (b'{"exp":-Infinity}', "error invalid_token payload: invalid JSON"),
+    (b'{"s":"\\ud800"}', "error invalid_token payload: invalid JSON"),  # a lone high surrogate
+    (b'{"s":"\\udc00"}', "error invalid_token payload: invalid JSON"),  # a lone low surrogate
+    (b'{"s":"\xed\xa0\x80"}', "error invalid_token payload: invalid JSON"),  # one in UTF-8
+    (b'{"s":"\\ud83d\\ude00"}', repr({"s": "\U0001F600"})),  # a pair is one character
+    (b'{"a":1,"b":2,"a":3}', "{'a': 3, 'b': 2}"),  # the last duplicate key wins
+    (b'{"s":"\xff"}', "error invalid_token payload: invalid JSON"),  # not UTF-8
+    (b"{} x", "error invalid_token payload: invalid JSON"),  # nothing after the document
+])
+def test_the_strictness_rules_hold_on_each_implementation(
+    speedups: Any, raw: bytes, expected: str
+) -> None:
+    # Depth and sizes: tests/test_limits.py, at each limit and one past it.
+    assert payload_outcome(speedups, raw) == expected

@@ -20,10 +20,6 @@ DEV = f"{PACKAGE}.dev"
 #: What may import the dev package from outside it: ``python -m mcpauth_fast`` runs the CLI.
 DEV_ENTRY_POINTS = {f"{PACKAGE}.__main__"}
 
-# Issue 14: the types <-> _accel cycle (types.py imports _accel inside a function) is being
-# removed in the rewrite of types/_accel. This one named allowance exempts that edge; delete it
-# when the rewrite lands.
-KNOWN_CYCLE_EDGE_BEING_REMOVED = (f"{PACKAGE}.types", f"{PACKAGE}._accel")
 
 
 def module_files(root: Path = SOURCE) -> dict[str, Path]:
@@ -131,10 +127,7 @@ def test_find_cycles_reports_a_cycle() -> None:
 
 
 def test_no_import_cycles() -> None:
-    graph = import_graph()
-    importer, imported = KNOWN_CYCLE_EDGE_BEING_REMOVED
-    graph[importer].discard(imported)
-    assert find_cycles(graph) == []
+    assert find_cycles(import_graph()) == []
 
 
 def test_only_the_entry_point_imports_the_dev_package() -> None:

@@ -1,22 +1,35 @@
 """Pure-Python twin of ``ext/_speedups.pyx``: the per-request hot path.
 
-Same names, signatures, results, exceptions and messages as the compiled module;
-``_speedups.pyi`` is the contract both satisfy and ``_accel`` picks one of them.
+Same names, signatures, results, exceptions and messages as the compiled module, which
+takes this module's docstrings, and calls its functions for every refusal and every odd
+input: each rule is written here, and again in C only where the common case pays for it.
+This module is the contract both satisfy (type checkers read it through ``_accel``, which
+picks one of the two).
 """
 
 from __future__ import annotations
 
 import binascii
 import math
+import operator
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ._limits import (
+    DEFAULT_MAX_TOKEN_BYTES,
+    HEADER_MEMO_SIZE,
+    MAX_HEADER_SEGMENT,
+    MAX_KID_LENGTH,
+    MAX_SIGNATURE_SEGMENT,
+    SCOPE_MEMO_MAX_CHARS,
+    SCOPE_MEMO_SIZE,
+)
 from .exceptions import (
     BearerAuthExceptionCode,
     MCPAuthBearerAuthException,
@@ -34,6 +47,7 @@ __all__ = [
     "MAX_SIGNATURE_SEGMENT",
     "TokenCache",
     "TokenChecks",
+    "Unverified",
     "VerifySteps",
     "auth_info_from_claims",
     "b64url_decode",
@@ -47,13 +61,6 @@ __all__ = [
     "find_authorization",
     "parse_bearer",
 ]
-
-DEFAULT_MAX_TOKEN_BYTES = 8192
-#: A JOSE header of an access token is a few dozen bytes; anything near this is an attack.
-MAX_HEADER_SEGMENT = 2048
-#: base64url length of a 1024-byte signature (RSA-8192), the largest we accept.
-MAX_SIGNATURE_SEGMENT = 1366
-MAX_KID_LENGTH = 512
 
 _AUTHORIZATION = b"authorization"
 # Character classes as regular expressions: one scan in C, where a loop over a 700-character
@@ -147,6 +154,13 @@ def _decode_json_object(segment: str, what: str) -> dict[str, Any]:
         raw = b64url_decode(segment)
     except ValueError as exc:
         raise invalid_token(f"{what}: {exc}") from None
+    return _json_object(raw, what)
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """The JSON object of a decoded segment. orjson is strict already: RFC 8259 only (no NaN or
+    Infinity), UTF-8 without lone surrogates, the last of repeated keys, ``MAX_JSON_DEPTH``
+    nested containers; the size was capped before decoding."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -313,9 +327,17 @@ def check_time_claims(
     return valid_until
 
 
-#: Distinct JOSE headers a TokenChecks remembers as checked. An issuer signs with a handful
-#: of keys, so its tokens carry a handful of distinct headers; the bound is for attackers.
-HEADER_MEMO_SIZE = 16
+class Unverified(NamedTuple):
+    """A token that passed every check that costs no signature: what ``TokenChecks.check``
+    returns and ``VerifySteps.finish`` takes."""
+
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    alg: str
+    kid: str | None
+    issuer: str
+    valid_until: float
 
 
 class TokenChecks:
@@ -323,7 +345,7 @@ class TokenChecks:
 
     ``check(token, now)`` is ``decode_jws``, ``check_header``, ``check_time_claims`` and the
     ``iss`` claim's type check in one call, with the same errors in the same order, and
-    returns ``(payload, signing_input, signature, alg, kid, issuer, valid_until)``.
+    returns them as an ``Unverified`` record.
 
     A header segment that passed ``check_header`` is remembered (at most
     ``HEADER_MEMO_SIZE``; when full, the memory starts over): the tokens of one issuer share
@@ -360,9 +382,7 @@ class TokenChecks:
         """How many checked header segments are remembered now."""
         return len(self._headers)
 
-    def check(
-        self, token: str, now: float
-    ) -> tuple[dict[str, Any], bytes, bytes, str, str | None, str, float]:
+    def check(self, token: str, now: float) -> Unverified:
         """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
         first, second = _split_jws(token, self.max_token_bytes)
         segment = token[:first]
@@ -379,10 +399,15 @@ class TokenChecks:
         valid_until = check_time_claims(
             payload, now, self.leeway, self.require_exp, self.max_age
         )
-        issuer = payload.get("iss")
-        if type(issuer) is not str or not issuer:
-            raise invalid_token("claim iss is missing or not a string")
-        return payload, signing_input, signature, checked[0], checked[1], issuer, valid_until
+        return Unverified(payload, signing_input, signature, checked[0], checked[1],
+                          _issuer_of(payload), valid_until)
+
+
+def _issuer_of(payload: dict[str, Any]) -> str:
+    issuer = payload.get("iss")
+    if type(issuer) is not str or not issuer:
+        raise invalid_token("claim iss is missing or not a string")
+    return issuer
 
 
 def _split_scopes(value: Any, out: list[str], seen: set[str]) -> None:
@@ -424,14 +449,12 @@ def extract_scopes(claims: dict[str, Any]) -> FrozenList:
 
 # The scope strings seen lately and their scopes: a client's tokens carry the same string, and
 # each verified token keeps its scopes in the cache; shared, they cost one list, not one each.
-_SCOPE_MEMO_SIZE = 1024
-_SCOPE_MEMO_MAX_CHARS = 256
 _scope_memo: dict[str, FrozenList] = {}
 _NO_SCOPES = FrozenList()
 
 
 def _scopes_of(value: Any) -> FrozenList:
-    memoized = type(value) is str and len(value) <= _SCOPE_MEMO_MAX_CHARS
+    memoized = type(value) is str and len(value) <= SCOPE_MEMO_MAX_CHARS
     if memoized:
         scopes = _scope_memo.get(value)
         if scopes is not None:
@@ -440,7 +463,7 @@ def _scopes_of(value: Any) -> FrozenList:
     _split_scopes(value, out, set())
     scopes = FrozenList(out)
     if memoized:
-        if len(_scope_memo) >= _SCOPE_MEMO_SIZE:
+        if len(_scope_memo) >= SCOPE_MEMO_SIZE:
             _scope_memo.clear()
         _scope_memo[value] = scopes
     return scopes
@@ -560,6 +583,7 @@ class TokenCache:
     __slots__ = ("_entries", "_maxsize", "_hits", "_misses")
 
     def __init__(self, maxsize: int = 4096) -> None:
+        maxsize = operator.index(maxsize)
         if maxsize < 0:
             raise ValueError("maxsize must be >= 0")
         self._entries: OrderedDict[str, tuple[Any, float, Any]] = OrderedDict()
@@ -702,16 +726,16 @@ class VerifySteps:
     def verify(self, token: str, now: float) -> AuthInfo:
         """Raises ``MCPAuthTokenVerificationException`` (``invalid_token``)."""
         unverified = self._checks.check(token, now)
-        key = self._find(unverified[5], unverified[4], unverified[3])
+        key = self._find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
-            raise self._missing_key(unverified[4])
+            raise self._missing_key(unverified.kid)
         return self.finish(token, unverified, key)
 
-    def finish(self, token: str, unverified: tuple[Any, ...], key: Any) -> AuthInfo:
+    def finish(self, token: str, unverified: Unverified, key: Any) -> AuthInfo:
         """The steps after the key is found; ``unverified`` is what ``check`` returned."""
-        payload, signing_input, signature, alg, _kid, issuer, valid_until = unverified
-        key.verify(alg, signing_input, signature)
-        info = auth_info_from_claims(token, issuer, payload, self._required_claims)
-        self._cache.put(token, info, valid_until, (issuer, key.kid))
+        key.verify(unverified.alg, unverified.signing_input, unverified.signature)
+        issuer = unverified.issuer
+        info = auth_info_from_claims(token, issuer, unverified.payload, self._required_claims)
+        self._cache.put(token, info, unverified.valid_until, (issuer, key.kid))
         self._issuers_seen.add(issuer)
         return info

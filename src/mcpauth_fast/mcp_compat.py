@@ -52,17 +52,11 @@ def _load_user_factory() -> Callable[[AuthInfo], Any] | None:
 def sdk_user(info: AuthInfo) -> Any:
     """The SDK's ``AuthenticatedUser`` for ``info``, or None when the SDK is not installed."""
     global _user_factory
-    user = info._sdk_user
-    if user is not None:
-        return user
     if _user_factory is _NOT_LOADED:
         _user_factory = _load_user_factory()
     if _user_factory is None:
         return None
-    user = _user_factory(info)
-    # AuthInfo is read-only to handlers; this private slot is set once, here.
-    object.__setattr__(info, "_sdk_user", user)
-    return user
+    return info._sdk_user_of(_user_factory)
 
 
 def _app_serves_mcp() -> bool:

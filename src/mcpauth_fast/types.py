@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import base64
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+import orjson
 
 Record = dict[str, Any]
 
@@ -100,7 +103,38 @@ def thaw(value: Any) -> Any:
 _FIELDS = ("token", "issuer", "client_id", "scopes", "subject", "audience", "claims", "expires_at")
 
 
-class AuthInfo:
+class _AuthInfoFields:
+    """AuthInfo's storage. ``claims`` is a property over ``_claims`` (see there); every
+    other field is a slot."""
+
+    __slots__ = (
+        *(f for f in _FIELDS if f != "claims"), "_claims", "_sdk_user", "__weakref__"
+    )
+
+    token: str
+    issuer: str
+    client_id: str | None
+    scopes: FrozenList
+    subject: str
+    audience: str | FrozenList | None
+    expires_at: float | None
+    # None for a verified compact JWS until ``claims`` is first read: they are decoded again
+    # from the token's payload then. Most requests never read them, and a verified token stays
+    # cached with its AuthInfo: keeping the decoded claims too would cost ~0.6 KB an entry.
+    _claims: FrozenDict | None
+    _sdk_user: Any  # the MCP SDK's user object, built once (see sdk_user)
+
+
+class _NewAuthInfo(_AuthInfoFields):
+    """An AuthInfo being built: the same layout, writable. Its constructors fill one in with
+    plain attribute stores, then make it an AuthInfo (``__class__`` assignment between
+    classes of one layout): a third of the cost of writing through the slots' descriptors,
+    on the path of every distinct token."""
+
+    __slots__ = ()
+
+
+class AuthInfo(_AuthInfoFields):
     """Authentication information extracted from a verified access token.
 
     Immutable: verified tokens are cached, and one instance serves every request that
@@ -117,26 +151,10 @@ class AuthInfo:
     :param expires_at: the ``exp`` claim, or None when the token has none.
     """
 
-    # ``claims`` is a property over ``_claims`` (see there); every other field is a slot.
-    __slots__ = (
-        *(f for f in _FIELDS if f != "claims"), "_claims", "_sdk_user", "__weakref__"
-    )
+    __slots__ = ()
 
-    token: str
-    issuer: str
-    client_id: str | None
-    scopes: FrozenList
-    subject: str
-    audience: str | FrozenList | None
-    expires_at: float | None
-    # None for a verified compact JWS until ``claims`` is first read: they are decoded again
-    # from the token's payload then. Most requests never read them, and a verified token stays
-    # cached with its AuthInfo: keeping the decoded claims too would cost ~0.6 KB an entry.
-    _claims: FrozenDict | None
-    _sdk_user: Any  # the MCP SDK's user object, built once (see mcp_compat)
-
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         token: str,
         issuer: str,
@@ -146,17 +164,17 @@ class AuthInfo:
         scopes: Any = (),
         audience: Any = None,
         expires_at: float | None = None,
-    ) -> None:
-        _set_token(self, token)
-        _set_issuer(self, issuer)
-        _set_subject(self, subject)
-        _set_claims(self, claims if isinstance(claims, FrozenDict) else freeze(claims))
-        _set_client_id(self, client_id)
-        _set_scopes(self, scopes if type(scopes) is FrozenList else FrozenList(scopes or ()))
-        _set_audience(self, FrozenList(audience) if isinstance(audience, (list, tuple))
-                      else audience)
-        _set_expires_at(self, expires_at)
-        _set_sdk_user(self, None)
+    ) -> AuthInfo:
+        info = cls._of_verified_jws(
+            token, issuer, subject, client_id,
+            scopes if type(scopes) is FrozenList else FrozenList(scopes or ()),
+            FrozenList(audience) if isinstance(audience, (list, tuple)) else audience,
+            expires_at,
+        )
+        object.__setattr__(
+            info, "_claims", claims if isinstance(claims, FrozenDict) else freeze(claims)
+        )
+        return info
 
     @classmethod
     def _of_verified_jws(
@@ -166,22 +184,23 @@ class AuthInfo:
         subject: str,
         client_id: str | None,
         scopes: FrozenList,
-        audience: str | list[str] | None,
+        audience: str | FrozenList | None,
         expires_at: float | None,
     ) -> AuthInfo:
         """The verifier's constructor: ``token`` is a verified compact JWS whose payload holds
         the claims (decoded again when ``claims`` is first read)."""
-        info = _new(cls)
-        _set_token(info, token)
-        _set_issuer(info, issuer)
-        _set_subject(info, subject)
-        _set_claims(info, None)
-        _set_client_id(info, client_id)
-        _set_scopes(info, scopes)
-        _set_audience(info, FrozenList(audience) if type(audience) is list else audience)
-        _set_expires_at(info, expires_at)
-        _set_sdk_user(info, None)
-        return info
+        info = _new(_NewAuthInfo)
+        info.token = token
+        info.issuer = issuer
+        info.subject = subject
+        info._claims = None
+        info.client_id = client_id
+        info.scopes = scopes
+        info.audience = audience
+        info.expires_at = expires_at
+        info._sdk_user = None
+        info.__class__ = cls  # type: ignore[assignment]
+        return info  # type: ignore[return-value]
 
     @property
     def claims(self) -> FrozenDict:
@@ -190,8 +209,17 @@ class AuthInfo:
         if claims is None:
             # Two threads may both decode; they build equal values, and either may stay.
             claims = freeze(_decoded_claims(self.token))
-            _set_claims(self, claims)
+            object.__setattr__(self, "_claims", claims)
         return claims
+
+    def _sdk_user_of(self, build: Callable[[AuthInfo], Any]) -> Any:
+        """The MCP SDK's user object for this AuthInfo: ``build(self)``, built once and kept."""
+        user = self._sdk_user
+        if user is None:
+            user = build(self)
+            # Set once, here: the field is private, and read-only to handlers.
+            object.__setattr__(self, "_sdk_user", user)
+        return user
 
     def mutable_claims(self) -> Record:
         """A plain, mutable copy of the claims (nested objects and lists too), the caller's own.
@@ -241,22 +269,15 @@ class AuthInfo:
         return AuthInfo(**data)
 
 
-# The slots' own setters: they bypass the read-only __setattr__, and cost less than
-# object.__setattr__ (AuthInfo is built once per verified token, on the cold path).
-(_set_token, _set_issuer, _set_subject, _set_claims, _set_client_id, _set_scopes,
- _set_audience, _set_expires_at, _set_sdk_user) = (
-    AuthInfo.__dict__[name].__set__
-    for name in ("token", "issuer", "subject", "_claims", "client_id", "scopes", "audience",
-                 "expires_at", "_sdk_user")
-)
 _new = object.__new__
 
 
 def _decoded_claims(token: str) -> Record:
-    # The same strict decoder that verified the token: the same claims, in new objects.
-    from ._accel import decode_jws
-
-    claims: Record = decode_jws(token, len(token))[1]
+    # The payload of a token the strict decoder has already accepted (only the verifier
+    # builds an AuthInfo without claims), read again by the same JSON parser: the same
+    # claims, in new objects. Done here, so that this module needs no hot-path import.
+    segment = token.split(".")[1]
+    claims: Record = orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     return claims
 
 

@@ -12,16 +12,11 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, VerifySteps
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .keysets import KeySource, no_key
 from .types import AuthInfo
-
-if TYPE_CHECKING:
-    from ._speedups import TokenChecks as _TokenChecks
-    from ._speedups import VerifySteps as _VerifySteps
 
 DEFAULT_CACHE_SIZE = 4096
 
@@ -69,12 +64,12 @@ class JwtVerifier:
         self._required_claims = tuple(required_claims)
         self.cache = TokenCache(cache_size)
         # The policy of the checks that cost no signature lives there, and only there.
-        self._checks: _TokenChecks = TokenChecks(
+        self._checks = TokenChecks(
             allowed, typ, max_token_bytes, float(leeway), require_exp, max_token_age
         )
         self._issuers_seen: set[str] = set()
         # Every step after the cache, in one compiled call (no Python frame between them).
-        self._steps: _VerifySteps = VerifySteps(
+        self._steps = VerifySteps(
             self.cache, self._checks, keys.find, no_key, self._required_claims,
             self._issuers_seen,
         )
@@ -155,11 +150,10 @@ class JwtVerifier:
         """``verify`` for a token the caller already missed in the cache (one lookup, not two)."""
         # Every check that costs no signature first, so garbage is refused before any key work.
         unverified = self._checks.check(token, self.clock())
-        issuer, kid, alg = unverified[5], unverified[4], unverified[3]
         keys = self._keys
-        key = keys.find(issuer, kid, alg)
+        key = keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
-            key = await keys.fetch(issuer, kid, alg)
+            key = await keys.fetch(unverified.issuer, unverified.kid, unverified.alg)
         return self._steps.finish(token, unverified, key)
 
     def verify_sync(self, token: str) -> AuthInfo:
