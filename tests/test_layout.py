@@ -178,3 +178,21 @@ assert not loaded, loaded
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_no_test_module_imports_another_or_conftest() -> None:
+    """What the tests share lives in tests/support; a test module imports no other test module
+    and no conftest (issue 14, item 7)."""
+    tests = Path(__file__).resolve().parent
+    own = {path.stem for path in tests.rglob("*.py")} - {"__init__"}
+    shared = {path.stem for path in (tests / "support").glob("*.py")}
+    found = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top in own - shared and top != "support":
+                    found.append(f"{path.relative_to(tests)} imports {name}")
+    assert found == []

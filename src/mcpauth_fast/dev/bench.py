@@ -45,9 +45,11 @@ from .signing import b64url, b64url_json, export_jwk, sign
 __all__ = ["ALGORITHMS", "format_report", "run_inprocess_bench"]
 
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA", "HS256")
-#: The targets of the compiled hot path: cold verify / raw verify, warm verify / dict.get.
-COLD_TARGETS = {"RS256": 1.10, "ES256": 1.10, "EdDSA": 1.10}
-WARM_TARGET = 3.0
+#: The targets of the compiled hot path: cold verify / raw verify, warm verify / dict.get
+#: (issue 14's bars: what a core with two copies of each step and no JSON parser of its own
+#: is held to). bench/test_bench_verify.py reads them from here.
+COLD_TARGETS = {"RS256": 1.15, "ES256": 1.15, "EdDSA": 1.15}
+WARM_TARGET = 4.0
 _ISSUER = "https://issuer.example.com"
 _BATCH_SECONDS = 0.002  # one timed batch: long against the clock's resolution, short against noise
 _TEN_YEARS = 10 * 365 * 24 * 3600
