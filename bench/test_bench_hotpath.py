@@ -29,7 +29,7 @@ PIECES = (
 )
 TRUSTED = frozenset({ISSUER})
 AUDIENCES = frozenset({AUDIENCE})
-REQUIRED = ("mcp:tools",)
+REQUIRED = (("mcp:tools",),)
 ALGORITHMS = frozenset({"RS256"})
 
 

@@ -225,7 +225,8 @@ def one_input(data: bytes) -> None:
                   tuple(fdp.PickValueInList(NAMES) for _ in range(fdp.ConsumeIntInRange(0, 2))))
     elif choice == 6:
         issuers = frozenset(fdp.PickValueInList(STRINGS) for _ in range(2)) or None
-        scopes = tuple(fdp.PickValueInList(STRINGS) for _ in range(fdp.ConsumeIntInRange(0, 3)))
+        scopes = tuple(tuple(fdp.PickValueInList(STRINGS) for _ in range(fdp.ConsumeIntInRange(1, 2)))
+                       for _ in range(fdp.ConsumeIntInRange(0, 3)))
         agree("check_policy", json_value(fdp), json_value(fdp),
               tuple(fdp.PickValueInList(STRINGS) for _ in range(3)),
               fdp.PickValueInList([None, issuers]), fdp.PickValueInList([None, issuers]),
@@ -235,7 +236,7 @@ def one_input(data: bytes) -> None:
         b = twin.TokenCache(a.maxsize)
         policy = (fdp.ConsumeIntInRange(0, 300), fdp.PickValueInList([None, ISSUERS]),
                   fdp.PickValueInList([None, ISSUERS]),
-                  fdp.PickValueInList([(), ("read",), ("read", "admin")]))
+                  fdp.PickValueInList([(), (("read",),), (("read", "admin"), ("admin",))]))
         lookups = (compiled.BearerLookup(a, *policy).lookup, twin.BearerLookup(b, *policy).lookup)
         for _ in range(fdp.ConsumeIntInRange(0, 30)):
             op = fdp.ConsumeIntInRange(0, 4)

@@ -128,11 +128,15 @@ cdef bint _audience_matches(object audience, object audiences) except -1:
 
 cdef int _check_policy(object issuer, object audience, object scopes, object trusted_issuers,
                        object audiences, object required_scopes) except -1:
+    cdef tuple requirement  # a str here would be read letter by letter: a TypeError instead
     cdef object scope
     if ((trusted_issuers is None or (type(issuer) is str and issuer in trusted_issuers))
             and (audiences is None or _audience_matches(audience, audiences))):
-        for scope in required_scopes:
-            if scope not in scopes:
+        for requirement in required_scopes:  # the scope, then the scopes that imply it
+            for scope in requirement:
+                if scope in scopes:
+                    break
+            else:
                 break
         else:
             return 0

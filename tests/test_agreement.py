@@ -164,7 +164,8 @@ def test_extract_scopes(claims: dict) -> None:
 @given(json_values, json_values, st.lists(st.text(max_size=3), max_size=3).map(tuple),
        st.none() | st.frozensets(st.text(max_size=3), max_size=3),
        st.none() | st.frozensets(st.text(max_size=3), max_size=3),
-       st.lists(st.text(max_size=3), max_size=3).map(tuple))
+       st.lists(st.lists(st.text(max_size=3), min_size=1, max_size=3).map(tuple),
+                max_size=3).map(tuple))
 def test_check_policy(issuer: Any, audience: Any, scopes: tuple, issuers: Any, audiences: Any,
                       required: tuple) -> None:
     assert c is not None
@@ -320,7 +321,7 @@ def test_bearer_lookup_sequences(ops: list[tuple[str, str, str, float, str]], ma
     assert c is not None
     issuers = frozenset({_ISS}) if policy else None
     audiences = frozenset({_AUD}) if policy else None
-    scopes = ("read",) if required else ()
+    scopes = (("read", "admin"),) if required else ()
     caches = [c.TokenCache(maxsize), py.TokenCache(maxsize)]
     lookups = [mod.BearerLookup(cache, max_bytes, issuers, audiences, scopes).lookup
                for mod, cache in zip((c, py), caches, strict=True)]

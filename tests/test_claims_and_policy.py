@@ -96,9 +96,12 @@ def test_max_age(speedups: ModuleType) -> None:
 
 @pytest.mark.parametrize("claims,scopes", [
     ({"scope": "read write"}, ["read", "write"]),
-    ({"scope": "  read \t write\nread  "}, ["read", "write"]),
+    ({"scope": "  read  write read  "}, ["read", "write"]),
+    # RFC 6749 section 3.3: spaces only; a tab stays inside its (never valid) scope.
+    ({"scope": "read\twrite\nadmin read"}, ["read\twrite\nadmin", "read"]),
     ({"scope": ["read", "write", "read"]}, ["read", "write"]),
-    ({"scope": ["read write", "admin"]}, ["read", "write", "admin"]),
+    # Each element of a list is one scope, never split.
+    ({"scope": ["read write", "admin"]}, ["read write", "admin"]),
     ({"scope": ""}, []),
     ({"scope": []}, []),
     ({"scopes": "a b"}, ["a", "b"]),
@@ -138,7 +141,7 @@ def test_repeated_scope_strings_share_one_list_and_stay_right(speedups: ModuleTy
     assert type(again) is FrozenList
     # Many distinct strings (past the memory's bound), long ones, and repeats: always the split.
     for i in range(3000):
-        text = f"s{i} shared  s{i}\tx{i % 7}"
+        text = f"s{i} shared  s{i} x{i % 7}"
         assert speedups.extract_scopes({"scope": text}) == [f"s{i}", "shared", f"x{i % 7}"]
     long = " ".join(f"scope-{i}" for i in range(200))
     for _ in range(2):
@@ -164,7 +167,7 @@ def policy_error(speedups: ModuleType, *args: Any) -> MCPAuthBearerAuthException
 
 def test_policy_passes(speedups: ModuleType) -> None:
     speedups.check_policy("https://issuer.example.com", "https://mcp.example.com",
-                          ("read", "write"), ISS, AUD, ("read",))
+                          ("read", "write"), ISS, AUD, (("read",),))
     speedups.check_policy("https://issuer.example.com", ["x", "https://mcp.example.com"],
                           ("read",), ISS, AUD, ())
     speedups.check_policy("anything", None, (), None, None, ())
@@ -205,7 +208,7 @@ def test_audience_from_auth_info_is_reported_as_a_plain_list(speedups: ModuleTyp
 
 def test_every_missing_scope_is_reported_in_order(speedups: ModuleType) -> None:
     error = policy_error(speedups, "https://issuer.example.com", "https://mcp.example.com",
-                         ("write",), ISS, AUD, ("read", "write", "admin"))
+                         ("write",), ISS, AUD, (("read",), ("write",), ("admin",)))
     assert error.code is Code.MISSING_REQUIRED_SCOPES
     assert error.status_code == 403 and error.oauth_error == "insufficient_scope"
     assert error.to_json() == {
@@ -217,14 +220,28 @@ def test_every_missing_scope_is_reported_in_order(speedups: ModuleType) -> None:
 
 def test_scope_is_not_a_substring_or_case_match(speedups: ModuleType) -> None:
     for scopes in [("readonly",), ("READ",), ("rea",), ("read,write",)]:
-        error = policy_error(speedups, "i", None, scopes, None, None, ("read",))
+        error = policy_error(speedups, "i", None, scopes, None, None, (("read",),))
         assert error.cause.missing_scopes == ["read"]
 
 
+def test_a_required_scope_is_granted_by_any_scope_that_implies_it(speedups: ModuleType) -> None:
+    read = ("files:read", "files:write", "admin")  # scopes.ScopeHierarchy.requirement's shape
+    for held in [("files:read",), ("files:write",), ("other", "admin")]:
+        speedups.check_policy("i", None, held, None, None, (read,))
+    error = policy_error(speedups, "i", None, ("files",), None, None, (read, ("b", "a")))
+    assert error.cause.missing_scopes == ["files:read", "b"]
+
+
+def test_a_required_scope_given_as_a_string_is_a_type_error(speedups: ModuleType) -> None:
+    # Iterated, "read" would be the letters r, e, a, d: a token with scope "r" must not pass.
+    with pytest.raises(TypeError):
+        speedups.check_policy("i", None, ("r",), None, None, ("read",))
+
+
 def test_issuer_is_checked_before_audience_and_scopes(speedups: ModuleType) -> None:
-    error = policy_error(speedups, "bad", "bad", (), ISS, AUD, ("read",))
+    error = policy_error(speedups, "bad", "bad", (), ISS, AUD, (("read",),))
     assert error.code is Code.INVALID_ISSUER
-    error = policy_error(speedups, "https://issuer.example.com", "bad", (), ISS, AUD, ("read",))
+    error = policy_error(speedups, "https://issuer.example.com", "bad", (), ISS, AUD, (("read",),))
     assert error.code is Code.INVALID_AUDIENCE
 
 

@@ -22,6 +22,7 @@ from mcpauth_fast import MCPAuth
 from mcpauth_fast.exceptions import (
     AuthServerExceptionCode,
     MCPAuthAuthServerException,
+    MCPAuthConfigException,
     MCPAuthJwtVerificationException,
     MCPAuthJwtVerificationExceptionCode,
 )
@@ -257,10 +258,14 @@ def test_resource_mode_challenge_and_default_audience(jwks_server: JwksServer) -
             f'scope="read admin", resource_metadata="{metadata}"')
 
 
-def test_challenge_values_are_escaped(mcp_auth: MCPAuth) -> None:
-    with client_for(mcp_auth, required_scopes=['we"ird', "back\\slash"]) as client:
-        response = client.get("/whoami")
-    assert response.headers["www-authenticate"] == 'Bearer scope="we\\"ird back\\\\slash"'
+@pytest.mark.parametrize("bad", ['we"ird', "back\\slash", "two words", "", "caf\u00e9", "tab\t"])
+def test_a_required_scope_that_is_no_scope_token_fails_construction(
+        mcp_auth: MCPAuth, bad: str) -> None:
+    # RFC 6749 section 3.3: so a challenge never carries a value that needs escaping.
+    with pytest.raises(MCPAuthConfigException, match="not a valid scope"):
+        mcp_auth.bearer_auth_middleware("jwt", required_scopes=["read", bad])
+    with pytest.raises(MCPAuthConfigException, match="not a string"):
+        mcp_auth.bearer_auth_middleware("jwt", required_scopes="read write")  # type: ignore
 
 
 def test_keys_unavailable_is_503_with_retry_after(jwks_server: JwksServer) -> None:

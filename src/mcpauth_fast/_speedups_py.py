@@ -410,28 +410,28 @@ def _issuer_of(payload: dict[str, Any]) -> str:
     return issuer
 
 
-def _split_scopes(value: Any, out: list[str], seen: set[str]) -> None:
+def _split_scopes(value: Any) -> list[str]:
+    # RFC 6749 section 3.3: a string is split on spaces only (a tab or a newline stays inside
+    # its scope, which then matches no valid one); each element of a list is one scope.
     if type(value) is str:
-        for scope in value.split():
-            if scope not in seen:
-                seen.add(scope)
-                out.append(scope)
+        scopes = value.split(" ")
     elif type(value) is list:
-        for item in value:
+        scopes = value
+        for item in scopes:
             if type(item) is not str:
                 raise invalid_token("scope claim is not a string or a list of strings")
-            _split_scopes(item, out, seen)
     else:
         raise invalid_token("scope claim is not a string or a list of strings")
+    return [scope for scope in dict.fromkeys(scopes) if scope]
 
 
 def extract_scopes(claims: dict[str, Any]) -> FrozenList:
     """The scopes of a token: ``scope``, or ``scopes`` when that is empty (mcpauth's
     ``scope or scopes``); ``scp`` only when both are absent or null.
 
-    A claim is a space-separated string or a list of strings; it is split on runs of
-    whitespace, empties dropped, order kept, duplicates removed. ``scope`` and ``scopes`` are
-    both checked when present, as mcpauth checks both. Raises
+    A claim is a space-separated string (split on spaces only) or a list of strings (one
+    scope each, never split); empties dropped, order kept, duplicates removed. ``scope`` and
+    ``scopes`` are both checked when present, as mcpauth checks both. Raises
     ``MCPAuthTokenVerificationException`` for a claim of any other type.
     """
     found = None
@@ -459,9 +459,7 @@ def _scopes_of(value: Any) -> FrozenList:
         scopes = _scope_memo.get(value)
         if scopes is not None:
             return scopes
-    out: list[str] = []
-    _split_scopes(value, out, set())
-    scopes = FrozenList(out)
+    scopes = FrozenList(_split_scopes(value))
     if memoized:
         if len(_scope_memo) >= SCOPE_MEMO_SIZE:
             _scope_memo.clear()
@@ -520,15 +518,17 @@ def check_policy(
     scopes: Any,
     trusted_issuers: frozenset[str] | None,
     audiences: frozenset[str] | None,
-    required_scopes: tuple[str, ...],
+    required_scopes: tuple[tuple[str, ...], ...],
 ) -> None:
     """The per-request policy: trusted issuer, accepted audience, required scopes.
 
     ``trusted_issuers`` / ``audiences`` of None skip that check. The issuer must equal one
     trusted issuer exactly; the token's audience (a string or a list of strings) must
-    contain one accepted value; every scope of ``required_scopes`` must be in ``scopes``,
-    and all missing ones are reported. Raises ``MCPAuthBearerAuthException`` with
-    ``invalid_issuer``, ``invalid_audience`` or ``missing_required_scopes``.
+    contain one accepted value. Each of ``required_scopes`` is a ``scopes.Requirement``: the
+    required scope, then the scopes that imply it; one of them must be in ``scopes``, and
+    every required scope that is not granted is reported. Raises
+    ``MCPAuthBearerAuthException`` with ``invalid_issuer``, ``invalid_audience`` or
+    ``missing_required_scopes``.
     """
     if trusted_issuers is not None and (type(issuer) is not str or issuer not in trusted_issuers):
         raise MCPAuthBearerAuthException(
@@ -546,7 +546,10 @@ def check_policy(
             ),
         )
     if required_scopes:
-        missing = [s for s in required_scopes if s not in scopes]
+        for requirement in required_scopes:
+            if type(requirement) is not tuple:  # a str would be read letter by letter
+                raise TypeError("a required scope is a tuple: the scope, then its implying ones")
+        missing = [r[0] for r in required_scopes if not any(s in scopes for s in r)]
         if missing:
             raise MCPAuthBearerAuthException(
                 BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES,
@@ -666,7 +669,7 @@ class BearerLookup:
         max_token_bytes: int,
         trusted_issuers: frozenset[str] | None,
         audiences: frozenset[str] | None,
-        required_scopes: tuple[str, ...],
+        required_scopes: tuple[tuple[str, ...], ...],
     ) -> None:
         self._cache = cache
         self._max_token_bytes = max_token_bytes

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from starlette.routing import Route, Router
 
@@ -25,23 +25,27 @@ from .exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
 )
+from .jsonrpc import DEFAULT_MAX_BODY_BYTES
 from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
 from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
 from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
 from .middleware.create_bearer_auth import validate_issuer_url
+from .operations import OperationRules, requires_scopes
 from .routes import (
     metadata_endpoint,
     metadata_route,
     resource_metadata_router,
     resource_metadata_url,
 )
+from .scopes import FLAT, ScopeHierarchy, challenged, scope_tokens
 from .types import AuthInfo
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast")
 
 AnyServerConfig = AuthServerConfig | AuthServerDiscoveryConfig
+F = TypeVar("F", bound=Callable[..., Any])
 
 # jwt_verify= keys (the names of jose's jwtVerify options where they exist) -> JwtVerifier args.
 _JWT_VERIFY_OPTIONS = {
@@ -88,7 +92,10 @@ class MCPAuth:
     :param protected_resources: one or several ``ResourceServerConfig``: RFC 9728
         resource-server mode, each resource with its own trusted issuers.
     :param context_var: where ``auth_info`` is kept for the current request.
+    :param scope_hierarchy: which scopes imply which (``{"files:write": ["files:read"]}``, or
+        a ``ScopeHierarchy`` with a separator rule), for route and operation rules alike.
     :raises MCPAuthAuthServerException: neither or both modes, duplicates, invalid metadata.
+    :raises MCPAuthConfigException: a cycle or an invalid scope in ``scope_hierarchy``.
     """
 
     def __init__(
@@ -97,6 +104,7 @@ class MCPAuth:
         context_var: ContextVar[AuthInfo | None] | None = None,
         *,
         protected_resources: ResourceServerConfig | Sequence[ResourceServerConfig] | None = None,
+        scope_hierarchy: ScopeHierarchy | Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         if server is not None and protected_resources is not None:
             raise _config_error(
@@ -120,6 +128,9 @@ class MCPAuth:
             validate_resource_configs(self.resources)
         self._context_var: ContextVar[AuthInfo | None] = context_var or ContextVar(
             "mcp_auth_context", default=None)
+        self.scope_hierarchy = (
+            scope_hierarchy if isinstance(scope_hierarchy, ScopeHierarchy)
+            else ScopeHierarchy(scope_hierarchy) if scope_hierarchy else FLAT)
         self._http = SharedHttpClient()
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
@@ -129,6 +140,16 @@ class MCPAuth:
         """The ``AuthInfo`` of the request being handled (inside tools and routes), or None."""
         info = auth_info_of_current_mcp_request()
         return info if info is not None else self._context_var.get()
+
+    def requires_scopes(self, *scopes: str) -> Callable[[F], F]:
+        """A decorator, written under ``@mcp.tool()``, ``@mcp.resource(...)`` or
+        ``@mcp.prompt()``: the operation needs ``scopes`` (with the scope hierarchy).
+
+        A middleware made with ``mcp_server=`` refuses a call without them with 403 before the
+        app runs, naming every scope needed; the function itself also refuses to run without
+        them (``MCPAuthBearerAuthException``), so it is safe with no middleware in front.
+        """
+        return requires_scopes(scopes, self.scope_hierarchy, lambda: self.auth_info)
 
     def _servers_for(self, resource: str | None) -> list[AnyServerConfig]:
         if self.server is not None:
@@ -196,6 +217,9 @@ class MCPAuth:
         jwt_verify: dict[str, Any] | None = None,
         remote_jwks: dict[str, Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        operation_scopes: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+        mcp_server: Any = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
 
@@ -213,8 +237,15 @@ class MCPAuth:
             ``max_token_age``, ``require_exp``, ``max_token_bytes``.
         :param remote_jwks: ``timeout``, ``cache_max_age``, ``cooldown``, ``max_bytes``.
         :param cache_size: verified tokens kept in memory (0 disables the cache).
+        :param operation_scopes: scopes per MCP operation, beyond ``required_scopes``:
+            ``{"tools": {name: scopes}, "resources": {uri, template or prefix*: scopes},
+            "prompts": {name: scopes}}``.
+        :param mcp_server: an MCP SDK server (``MCPServer`` or ``FastMCP``) whose
+            ``requires_scopes`` tools, resources and prompts add their rules.
+        :param max_body_bytes: while any operation rule exists, a POSTed body is read (up to
+            this, 413 beyond) and refused with 400 unless it is a JSON-RPC message.
         :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri``.
-        :raises MCPAuthConfigException: unknown options.
+        :raises MCPAuthConfigException: unknown options, an invalid scope.
         """
         servers = self._servers_for(resource)
         if not servers:
@@ -247,7 +278,8 @@ class MCPAuth:
         else:
             audiences = None
         metadata_url = resource_metadata_url(resource) if resource is not None else None
-        scopes = tuple(required_scopes or ())
+        scopes = scope_tokens(required_scopes, "required_scopes")
+        OperationRules.from_config(operation_scopes)  # invalid rules fail here, not at startup
         config = MiddlewareConfig(
             verifier=verifier,
             # "jwt" mode: a discovered issuer's key source refuses all but the metadata's
@@ -258,9 +290,13 @@ class MCPAuth:
             ),
             audiences=audiences,
             required_scopes=scopes,
-            challenge=Challenge(scopes, metadata_url, show_error_details),
+            challenge=Challenge(challenged(scopes), metadata_url, show_error_details),
             context_var=self._context_var,
             max_token_bytes=max_token_bytes,
+            hierarchy=self.scope_hierarchy,
+            operation_scopes=operation_scopes,
+            mcp_server=mcp_server,
+            max_body_bytes=max_body_bytes,
             on_startup=self.prefetch if mode_or_verify == "jwt" else None,
             on_shutdown=self.aclose,
         )

@@ -65,8 +65,13 @@ class Challenge:
         if resource_metadata_url:
             tail.append(f"resource_metadata={quoted(resource_metadata_url)}")
         self._tail = tail
+        self._resource_metadata_url = resource_metadata_url
         self.show_error_details = show_error_details
         self.no_credentials = self.header(None, None)
+
+    def with_scopes(self, required_scopes: Sequence[str]) -> Challenge:
+        """The same challenge naming ``required_scopes`` (an operation's, say)."""
+        return Challenge(required_scopes, self._resource_metadata_url, self.show_error_details)
 
     def header(self, error: str | None, message: str | None) -> bytes:
         """The ``WWW-Authenticate`` value for an RFC 6750 ``error`` (None: no credentials)."""

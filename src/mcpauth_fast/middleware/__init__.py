@@ -3,8 +3,9 @@
 Per request: find the one Authorization header in the raw ASGI headers, parse the Bearer
 token, look it up in the verifier's cache (or verify it), check the issuer/audience/scope
 policy, then call the app with ``scope["auth"]`` (and, with the MCP SDK, ``scope["user"]``)
-set and the context variable bound for the duration of the call. The body is never read and
-responses pass through untouched. Any refusal is one JSON response with a challenge.
+set and the context variable bound for the duration of the call. The body is read only when an
+MCP operation has a rule of its own (``operations``); responses pass through untouched. Any
+refusal is one JSON response with a challenge.
 """
 
 from __future__ import annotations
@@ -28,12 +29,25 @@ from .._accel import (
 )
 from ..challenge import Challenge
 from ..exceptions import (
+    BearerAuthExceptionCode,
+    MCPAuthBearerAuthException,
+    MCPAuthBearerAuthExceptionDetails,
     MCPAuthConfigException,
     MCPAuthException,
     MCPAuthTokenVerificationException,
     MCPAuthTokenVerificationExceptionCode,
 )
+from ..jsonrpc import (
+    DEFAULT_MAX_BODY_BYTES,
+    Refusal,
+    check_headers,
+    operations_of,
+    read_body,
+    replay,
+)
 from ..mcp_compat import sdk_auth_context_var, sdk_user
+from ..operations import OperationRules, rules_of_server
+from ..scopes import FLAT, ScopeHierarchy, challenged, requirements
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
 
@@ -51,6 +65,10 @@ class MiddlewareConfig:
     :param audiences: accepted audiences (None: no audience check).
     :param required_scopes: scopes every request needs.
     :param challenge: builds the refusal responses.
+    :param hierarchy: which scopes imply which, for route and operation rules.
+    :param operation_scopes: rules per tool, resource and prompt (``OperationRules``'s).
+    :param mcp_server: an MCP server whose ``requires_scopes`` functions add rules.
+    :param max_body_bytes: the longest body read while operation rules exist (413 beyond).
     :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
     :param max_token_bytes: longer tokens are refused before decoding.
     """
@@ -62,6 +80,10 @@ class MiddlewareConfig:
     challenge: Challenge
     context_var: ContextVar[AuthInfo | None]
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+    hierarchy: ScopeHierarchy = FLAT
+    operation_scopes: Any = None
+    mcp_server: Any = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
 
@@ -108,7 +130,15 @@ class BearerAuthMiddleware:
         )
         self._issuers = config.issuers
         self._audiences = config.audiences
-        self._required = config.required_scopes
+        self._required = requirements(config.required_scopes, config.hierarchy)
+        #: Rules per operation; the server's are read at its first POST (tools are usually
+        #: registered after the middleware is made). None: no rule, the body is never read.
+        self._operations: OperationRules | None = OperationRules.from_config(
+            config.operation_scopes)
+        self._server = config.mcp_server
+        if not self._operations and self._server is None:
+            self._operations = None
+        self._operation_challenges: dict[tuple[str, ...], Challenge] = {}
         self._max_token_bytes = config.max_token_bytes
         #: A repeated token's whole way (header, cache, policy) in one call, when the verifier
         #: answers from its cache at the wall clock (not with a clock or ``cached`` of its own).
@@ -149,6 +179,11 @@ class BearerAuthMiddleware:
         except MCPAuthException as error:
             await self._refuse(error, scope, send)
             return
+        if self._operations is not None and kind == "http" and scope["method"] == "POST":
+            replayed = await self._authorize_operation(info, scope, receive, send)
+            if replayed is None:
+                return
+            receive = replayed
         scope["auth"] = info
         bound = self._context_var.set(info)
         sdk_var = self._sdk_context_var
@@ -194,6 +229,57 @@ class BearerAuthMiddleware:
             self._required,
         )
 
+    async def _authorize_operation(self, info: AuthInfo, scope: Scope, receive: Receive,
+                                   send: Send) -> Receive | None:
+        """The POSTed JSON-RPC body's operations checked against their rules; a ``receive``
+        that replays the same bytes, or None once a refusal is sent (or the client left)."""
+        rules = self._operations
+        assert rules is not None
+        if self._server is not None:
+            rules_of_server(self._server, rules)
+            self._server = None
+            if not rules:
+                self._operations = None
+                return receive
+        try:
+            body = await read_body(receive, self.config.max_body_bytes)
+            if body is None:
+                return None
+            operations, request_id = operations_of(body)
+            check_headers(scope["headers"], operations, request_id)
+        except Refusal as refusal:
+            logger.debug("refused %s: JSON-RPC %s", scope.get("path"), refusal.code)
+            status, headers, payload = refusal.response()
+            await self._send(send, status, headers, payload)
+            return None
+        needed = rules.scopes_for(operations)
+        if needed:
+            missing = self._missing(info, needed)
+            if missing:
+                await self._refuse_operation(needed, missing, scope, send)
+                return None
+        return replay(body, receive)
+
+    def _missing(self, info: AuthInfo, needed: tuple[str, ...]) -> list[str]:
+        hierarchy = self.config.hierarchy
+        return [scope for scope in needed if not hierarchy.grants(info.scopes, scope)]
+
+    async def _refuse_operation(self, needed: tuple[str, ...], missing: list[str],
+                                scope: Scope, send: Send) -> None:
+        # The challenge names every scope the operation needs, the route's included, so the
+        # client can ask for all of them at once (MCP: step-up authorization).
+        key = tuple(dict.fromkeys(self.config.required_scopes + needed))
+        challenge = self._operation_challenges.get(key)
+        if challenge is None:
+            if len(self._operation_challenges) >= 1024:  # batches can combine rules freely
+                self._operation_challenges.clear()
+            challenge = self._challenge.with_scopes(challenged(key))
+            self._operation_challenges[key] = challenge
+        error = MCPAuthBearerAuthException(
+            BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES,
+            MCPAuthBearerAuthExceptionDetails(missing_scopes=missing))
+        await self._refuse(error, scope, send, challenge)
+
     async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
         try:
             return await jwt.verify_uncached(token)  # the caller has just missed the cache
@@ -218,17 +304,23 @@ class BearerAuthMiddleware:
             raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
         return result
 
-    async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send) -> None:
+    async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send,
+                      challenge: Challenge | None = None) -> None:
         # Refusals are the expected outcome of bad input: DEBUG, never the token.
         logger.debug("refused %s %s: %s", scope["type"], scope.get("path"), error.error_code)
         try:
             authorization = find_authorization(scope["headers"])
         except MCPAuthException:
             authorization = None
-        status, headers, body = self._challenge.response(error, authorization)
+        status, headers, body = (challenge or self._challenge).response(error, authorization)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": error.error_code})
             return
+        await self._send(send, status, headers, body)
+
+    @staticmethod
+    async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+                    ) -> None:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

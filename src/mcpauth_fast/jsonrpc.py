@@ -1,0 +1,204 @@
+"""The JSON-RPC body of a POST to an MCP endpoint, read before the app runs.
+
+Read with a bounded read, parsed strictly (no repeated key anywhere, no NaN), and classified
+into the operations it asks for: ``(method, name)`` pairs, the name being the ``params`` member
+MCP mirrors in the ``Mcp-Name`` header (a tool's or prompt's ``name``, a resource's ``uri``).
+Anything that cannot be classified is refused with a JSON-RPC error rather than passed on: the
+middleware and the SDK must never disagree about which operation a body asks for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from starlette.types import Message, Receive
+
+#: The longest body read while operation rules exist: MCP messages carry tool arguments, so
+#: megabytes are legitimate; beyond this, 413 (``max_body_bytes=`` changes it).
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+#: The params member of each operation that has a name (MCP's NAME_BEARING_METHODS).
+NAME_PARAM = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+HEADER_MISMATCH = -32020  # the 2026-07-28 streamable HTTP transport's HeaderMismatch
+
+Operation = tuple[str, str | None]
+
+
+class Refusal(Exception):
+    """A body refused before the app runs: HTTP ``status`` with a JSON-RPC error."""
+
+    def __init__(self, status: int, code: int, message: str, request_id: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+    def response(self) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        body = orjson.dumps({
+            "jsonrpc": "2.0",
+            "id": self.request_id,
+            "error": {"code": self.code, "message": self.message},
+        })
+        return self.status, [(b"content-type", b"application/json")], body
+
+
+def _unclassifiable(message: str, request_id: Any = None) -> Refusal:
+    return Refusal(400, INVALID_REQUEST, message, request_id)
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None if the client went away first.
+
+    :raises Refusal: 413 once the body is longer than ``limit`` bytes.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Refusal(413, INVALID_REQUEST, f"The request body is over {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` as one message, then the client's own."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key is repeated")
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_no_constant)
+
+
+def _parse(body: bytes) -> Any:
+    # json's own parser, for its hook on every object: orjson and pydantic keep the last of
+    # repeated keys, another parser may keep the first, so a body with one is refused.
+    try:
+        return _decoder.decode(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise Refusal(400, PARSE_ERROR, "The request body is not a JSON-RPC message.") from None
+
+
+def _operation(message: Any) -> Operation | None:
+    if type(message) is not dict:
+        raise _unclassifiable("A JSON-RPC message is not an object.")
+    if "method" not in message:
+        return None  # a response to the server: no operation
+    method = message["method"]
+    request_id = message.get("id")
+    if type(method) is not str:
+        raise _unclassifiable("The JSON-RPC method is not a string.", request_id)
+    key = NAME_PARAM.get(method)
+    if key is None:
+        return method, None
+    params = message.get("params")
+    name = params.get(key) if type(params) is dict else None
+    if type(name) is not str:
+        raise _unclassifiable(f"{method} needs a string params.{key}.", request_id)
+    return method, name
+
+
+def operations_of(body: bytes) -> tuple[list[Operation], Any]:
+    """The operations a body asks for, and the request id to answer errors with.
+
+    :raises Refusal: 400 for a body that is not JSON, an empty batch, a message that is not an
+        object, a method that is not a string, or a named operation without its string name.
+    """
+    parsed = _parse(body)
+    if type(parsed) is list:
+        if not parsed:
+            raise _unclassifiable("The JSON-RPC batch is empty.")
+        messages: list[Any] = parsed
+        request_id = None
+    else:
+        messages = [parsed]
+        request_id = parsed.get("id") if type(parsed) is dict else None
+    operations = [op for op in map(_operation, messages) if op is not None]
+    return operations, request_id if type(request_id) in (str, int) else None
+
+
+_BASE64_SENTINEL = re.compile(r"=\?base64\?(.*)\?=")
+
+
+def _header_value(raw: bytes) -> str | None:
+    """An ``Mcp-Name`` value as MCP encodes it: verbatim, or ``=?base64?...?=`` (UTF-8)."""
+    try:
+        value = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    match = _BASE64_SENTINEL.fullmatch(value)
+    if match is None:
+        return value
+    try:
+        decoded = base64.b64decode(match.group(1), validate=True)
+        if base64.b64encode(decoded).decode("ascii") != match.group(1):
+            return None
+        return decoded.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def check_headers(headers: Iterable[tuple[bytes, bytes]], operations: list[Operation],
+                  request_id: Any) -> None:
+    """``Mcp-Method`` and ``Mcp-Name``, when sent, must name the body's operation.
+
+    :raises Refusal: 400 with HeaderMismatch (-32020) for a header repeated, sent with a body
+        of more or less than one operation, or different from the body.
+    """
+    method_headers: list[bytes] = []
+    name_headers: list[bytes] = []
+    for key, value in headers:
+        if len(key) == 10 and key.lower() == b"mcp-method":
+            method_headers.append(value)
+        elif len(key) == 8 and key.lower() == b"mcp-name":
+            name_headers.append(value)
+    if not method_headers and not name_headers:
+        return
+    if len(method_headers) > 1 or len(name_headers) > 1 or len(operations) != 1:
+        raise Refusal(400, HEADER_MISMATCH,
+                      "The Mcp-Method and Mcp-Name headers must name the body's one operation.",
+                      request_id)
+    method, name = operations[0]
+    if method_headers and method_headers[0].decode("latin-1") != method:
+        raise Refusal(400, HEADER_MISMATCH,
+                      "The Mcp-Method header does not match the request body's method.",
+                      request_id)
+    # As the SDK: a named operation's header must carry its name; others' is not looked at.
+    if name is not None and (not name_headers or _header_value(name_headers[0]) != name):
+        raise Refusal(400, HEADER_MISMATCH,
+                      "The Mcp-Name header does not match the request body's "
+                      f"{NAME_PARAM.get(method, 'name')}.", request_id)
