@@ -90,10 +90,14 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
     if len(found) != len(pairs):
-        raise ValueError("a key is repeated")
+        raise _RepeatedKey
     return found
 
 
@@ -109,8 +113,10 @@ def _parse(body: bytes) -> Any:
     # repeated keys, another parser may keep the first, so a body with one is refused.
     try:
         return _decoder.decode(body.decode("utf-8"))
+    except _RepeatedKey:
+        raise _unclassifiable("The request body repeats a key in an object.") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise Refusal(400, PARSE_ERROR, "The request body is not a JSON-RPC message.") from None
+        raise Refusal(400, PARSE_ERROR, "The request body is not JSON.") from None
 
 
 def _operation(message: Any) -> Operation | None:

@@ -26,6 +26,7 @@ from .config import (
     issuer_of,
 )
 from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException
+from .scopes import challenged
 
 logger = logging.getLogger("mcpauth_fast.routes")
 
@@ -90,7 +91,7 @@ def protected_resource_document(config: ResourceServerConfig) -> dict[str, Any]:
     if metadata.authorization_servers:
         document["authorization_servers"] = [issuer_of(s) for s in metadata.authorization_servers]
     if metadata.scopes_supported is not None:
-        scopes = [scope for scope in metadata.scopes_supported if scope != "offline_access"]
+        scopes = challenged(metadata.scopes_supported)
         if len(scopes) != len(metadata.scopes_supported):
             # A refresh token is the client's business with the authorization server; MCP
             # clients that see it here ask for it and some servers then refuse the request.
