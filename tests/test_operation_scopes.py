@@ -299,6 +299,11 @@ def test_invalid_rules_fail_at_construction(
         auth_server_mode(jwks_server).bearer_auth_middleware("jwt", operation_scopes=config)
 
 
+def test_an_mcp_server_that_is_not_one_fails_at_construction(jwks_server: JwksServer) -> None:
+    with pytest.raises(MCPAuthConfigException, match="MCPServer or FastMCP"):
+        auth_server_mode(jwks_server).bearer_auth_middleware("jwt", mcp_server=object())
+
+
 def test_resource_rules_see_the_uri_as_mcp_sdk_1_reads_it() -> None:
     rules = OperationRules(resources={"file:///etc/passwd": ["root"],
                                       "https://data.example.com/{id}": ["data"]})

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from .config import AuthServerConfig, ServerMetadataPaths, validate_server_config
     from .exceptions import AuthServerExceptionCode, MCPAuthAuthServerException
     from .middleware.create_bearer_auth import BearerAuthConfig
+    from .scopes import ScopeHierarchy
     from .types import AuthInfo, VerifyAccessTokenFunction
 
-# Every name ``mcpauth`` exports at the top, and the module it lives in here.
+# Every name ``mcpauth`` exports at the top (and ours), and the module it lives in here.
 _EXPORTS = {
     "MCPAuth": ".auth",
     "AuthInfo": ".types",
@@ -28,11 +29,14 @@ _EXPORTS = {
     "AuthServerExceptionCode": ".exceptions",
     "MCPAuthAuthServerException": ".exceptions",
     "BearerAuthConfig": ".middleware.create_bearer_auth",
+    # mcpauth-fast's own.
+    "ScopeHierarchy": ".scopes",
 }
 
 __all__ = [
     "AuthInfo", "AuthServerConfig", "AuthServerExceptionCode", "BearerAuthConfig", "MCPAuth",
-    "MCPAuthAuthServerException", "ServerMetadataPaths", "VerifyAccessTokenFunction",
+    "MCPAuthAuthServerException", "ScopeHierarchy", "ServerMetadataPaths",
+    "VerifyAccessTokenFunction",
     "__version__", "validate_server_config",
 ]
 

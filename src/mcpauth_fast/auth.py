@@ -31,7 +31,7 @@ from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
 from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
 from .middleware.create_bearer_auth import validate_issuer_url
-from .operations import OperationRules, requires_scopes
+from .operations import OperationRules, requires_scopes, rules_of_server
 from .routes import (
     metadata_endpoint,
     metadata_route,
@@ -279,7 +279,10 @@ class MCPAuth:
             audiences = None
         metadata_url = resource_metadata_url(resource) if resource is not None else None
         scopes = scope_tokens(required_scopes, "required_scopes")
-        OperationRules.from_config(operation_scopes)  # invalid rules fail here, not at startup
+        # Invalid rules, or a server that is not one, fail here rather than at the first POST.
+        rules = OperationRules.from_config(operation_scopes)
+        if mcp_server is not None:
+            rules_of_server(mcp_server, rules)
         config = MiddlewareConfig(
             verifier=verifier,
             # "jwt" mode: a discovered issuer's key source refuses all but the metadata's
