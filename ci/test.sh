@@ -37,6 +37,7 @@ if [ "$impl1" != "c" ]; then
   exit 1
 fi
 mcp1=$("$py1" -c "from importlib.metadata import version; print(version('mcp'))")
-echo "== MCP SDK $mcp1: MCP integration and seed examples, compiled extension =="
+echo "== MCP SDK $mcp1: MCP integration, seed examples, operation scopes, compiled extension =="
 env -u MCPAUTH_FAST_NO_EXTENSIONS MCPAUTH_FAST_REQUIRE_EXTENSIONS=1 "$py1" -m pytest -q \
-  -p no:cacheprovider tests/test_mcp_integration.py tests/test_seed_examples.py tests/test_readme_examples.py
+  -p no:cacheprovider tests/test_mcp_integration.py tests/test_seed_examples.py \
+  tests/test_readme_examples.py tests/test_mcp_operation_scopes.py

@@ -119,13 +119,19 @@ def _parse(body: bytes) -> Any:
         raise Refusal(400, PARSE_ERROR, "The request body is not JSON.") from None
 
 
+def _request_id(message: Any) -> str | int | None:
+    # Echoed in an error only when it is a valid JSON-RPC id (a string or an integer).
+    request_id = message.get("id") if type(message) is dict else None
+    return request_id if type(request_id) in (str, int) else None
+
+
 def _operation(message: Any) -> Operation | None:
     if type(message) is not dict:
         raise _unclassifiable("A JSON-RPC message is not an object.")
     if "method" not in message:
         return None  # a response to the server: no operation
     method = message["method"]
-    request_id = message.get("id")
+    request_id = _request_id(message)
     if type(method) is not str:
         raise _unclassifiable("The JSON-RPC method is not a string.", request_id)
     key = NAME_PARAM.get(method)
@@ -152,9 +158,9 @@ def operations_of(body: bytes) -> tuple[list[Operation], Any]:
         request_id = None
     else:
         messages = [parsed]
-        request_id = parsed.get("id") if type(parsed) is dict else None
+        request_id = _request_id(parsed)
     operations = [op for op in map(_operation, messages) if op is not None]
-    return operations, request_id if type(request_id) in (str, int) else None
+    return operations, request_id
 
 
 _BASE64_SENTINEL = re.compile(r"=\?base64\?(.*)\?=")

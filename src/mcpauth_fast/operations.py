@@ -9,6 +9,7 @@ its scopes, with or without the middleware in front.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -29,21 +30,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Where ``requires_scopes`` keeps a function's scopes.
 MARK = "__mcpauth_required_scopes__"
+_marked = [0]  # functions marked so far: a middleware reads its server again when it grows
+
+
+def marked_functions() -> int:
+    """How many functions ``requires_scopes`` has marked in this process."""
+    return _marked[0]
 
 _KINDS = {"tools": "tools/call", "resources": "resources/read", "prompts": "prompts/get"}
 
 
-def _resource_pattern(rule: str) -> re.Pattern[str] | None:
-    """A template (``file:///{path}``) or prefix (``file:///logs/*``) as a regex; None for an
-    exact URI. Each ``{...}`` matches anything, ``/`` included: at least every URI an SDK's
-    template matcher maps to it, so no URI of a protected template gets past the rule."""
+def _resource_patterns(rule: str) -> list[re.Pattern[str]]:
+    """A template (``file:///{path}``) or prefix (``file:///logs/*``) as the regexes of the
+    URIs it covers; none for an exact URI. Each ``{...}`` matches anything, ``/`` included,
+    which covers every URI an RFC 6570 matcher (SDK 2.x) maps to the template. MCP SDK 1.x
+    uses the template itself as a regex (its ``.`` matches any character, ``{x}`` is
+    ``[^/]+``): that reading is matched too, so no URI an SDK serves from a protected template
+    gets past its rule."""
     if "{" not in rule and not rule.endswith("*"):
-        return None
+        return []
     prefix = rule.endswith("*") and not rule.endswith("}*")
     body = rule[:-1] if prefix else rule
     parts = re.split(r"\{[^{}]*\}", body)
-    return re.compile(".*".join(re.escape(part) for part in parts) + (".*" if prefix else ""),
-                      re.DOTALL)
+    patterns = [re.compile(".*".join(re.escape(part) for part in parts)
+                           + (".*" if prefix else ""), re.DOTALL)]
+    if not prefix:
+        with contextlib.suppress(re.error):  # then the SDK cannot serve it either
+            patterns.append(re.compile(rule.replace("{", "(?P<").replace("}", ">[^/]+)")))
+    return patterns
 
 
 def _normalized_uri(uri: str) -> str | None:
@@ -93,9 +107,9 @@ class OperationRules:
         if not isinstance(name, str) or not name:
             raise MCPAuthConfigException("invalid_option", f"{method}: {name!r} is not a name.")
         needed = scope_tokens(scopes, f"scopes of {method} {name!r}")
-        pattern = _resource_pattern(name) if method == "resources/read" else None
-        if pattern is not None:
-            self._patterns.append((pattern, needed))
+        patterns = _resource_patterns(name) if method == "resources/read" else []
+        if patterns:
+            self._patterns.extend((pattern, needed) for pattern in patterns)
         else:
             key = (method, name)
             self._exact[key] = tuple(dict.fromkeys(self._exact.get(key, ()) + needed))
@@ -123,7 +137,7 @@ class OperationRules:
         return tuple(needed)
 
 
-def _marked(fn: Any) -> tuple[str, ...] | None:
+def _scopes_marked_on(fn: Any) -> tuple[str, ...] | None:
     while fn is not None:
         scopes: tuple[str, ...] | None = getattr(fn, MARK, None)
         if scopes is not None:
@@ -144,19 +158,19 @@ def rules_of_server(server: Any, rules: OperationRules) -> None:
         raise MCPAuthConfigException(
             "invalid_option", "mcp_server must be an MCP SDK MCPServer or FastMCP.") from None
     for tool in tools:
-        scopes = _marked(getattr(tool, "fn", None))
+        scopes = _scopes_marked_on(getattr(tool, "fn", None))
         if scopes is not None:
             rules.add("tools/call", tool.name, scopes)
     for resource in resources:
-        scopes = _marked(getattr(resource, "fn", None))
+        scopes = _scopes_marked_on(getattr(resource, "fn", None))
         if scopes is not None:
             rules.add("resources/read", str(resource.uri), scopes)
     for template in templates:
-        scopes = _marked(getattr(template, "fn", None))
+        scopes = _scopes_marked_on(getattr(template, "fn", None))
         if scopes is not None:
             rules.add("resources/read", template.uri_template, scopes)
     for prompt in prompts:
-        scopes = _marked(getattr(prompt, "fn", None))
+        scopes = _scopes_marked_on(getattr(prompt, "fn", None))
         if scopes is not None:
             rules.add("prompts/get", prompt.name, scopes)
 
@@ -190,6 +204,7 @@ def requires_scopes(scopes: Iterable[str], hierarchy: ScopeHierarchy,
                 return fn(*args, **kwargs)
             wrapper = checked
         setattr(wrapper, MARK, needed)
+        _marked[0] += 1
         return wrapper  # type: ignore[no-any-return]
 
     return decorate

@@ -46,7 +46,7 @@ from ..jsonrpc import (
     replay,
 )
 from ..mcp_compat import sdk_auth_context_var, sdk_user
-from ..operations import OperationRules, rules_of_server
+from ..operations import OperationRules, marked_functions, rules_of_server
 from ..scopes import FLAT, ScopeHierarchy, challenged, requirements
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
@@ -131,11 +131,13 @@ class BearerAuthMiddleware:
         self._issuers = config.issuers
         self._audiences = config.audiences
         self._required = requirements(config.required_scopes, config.hierarchy)
-        #: Rules per operation; the server's are read at its first POST (tools are usually
-        #: registered after the middleware is made). None: no rule, the body is never read.
+        #: Rules per operation (None: no rules and no server, the body is never read). A
+        #: server's are read at a POST after functions were marked since the last reading:
+        #: tools are usually registered after the middleware is made, some at run time.
         self._operations: OperationRules | None = OperationRules.from_config(
             config.operation_scopes)
         self._server = config.mcp_server
+        self._marks_read = -1
         if not self._operations and self._server is None:
             self._operations = None
         self._operation_challenges: dict[tuple[str, ...], Challenge] = {}
@@ -233,14 +235,15 @@ class BearerAuthMiddleware:
                                    send: Send) -> Receive | None:
         """The POSTed JSON-RPC body's operations checked against their rules; a ``receive``
         that replays the same bytes, or None once a refusal is sent (or the client left)."""
+        if self._server is not None and self._marks_read != marked_functions():
+            self._marks_read = marked_functions()
+            read = OperationRules.from_config(self.config.operation_scopes)
+            rules_of_server(self._server, read)
+            self._operations = read
         rules = self._operations
         assert rules is not None
-        if self._server is not None:
-            rules_of_server(self._server, rules)
-            self._server = None
-            if not rules:
-                self._operations = None
-                return receive
+        if not rules:
+            return receive
         try:
             body = await read_body(receive, self.config.max_body_bytes)
             if body is None:
