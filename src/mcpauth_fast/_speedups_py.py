@@ -95,9 +95,9 @@ def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_B
     The scheme is case-insensitive and separated from the token by one or more spaces
     (RFC 7235); the token is an RFC 6750 ``b64token``. Raises ``MCPAuthBearerAuthException``
     with ``missing_auth_header`` (None or empty), ``invalid_auth_header_format`` (another
-    scheme, no separator, extra parts, characters outside b64token) or
-    ``missing_bearer_token`` (nothing after the scheme), and ``invalid_token`` when the
-    token is longer than ``max_token_bytes``.
+    scheme, no separator, extra parts) or ``missing_bearer_token`` (nothing after the
+    scheme), and ``invalid_token`` when the token is longer than ``max_token_bytes`` or has
+    characters outside b64token (a malformed token, as mcpauth answers it).
     """
     if not value:
         raise MCPAuthBearerAuthException(BearerAuthExceptionCode.MISSING_AUTH_HEADER)
@@ -113,13 +113,13 @@ def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_B
         raise MCPAuthBearerAuthException(BearerAuthExceptionCode.MISSING_BEARER_TOKEN)
     if n - start > max_token_bytes:
         raise invalid_token(f"token is larger than {max_token_bytes} bytes")
+    if value.find(b" ", start) >= 0:  # more than one part after the scheme
+        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
     end = n
     while end > start and value[end - 1] == 0x3D:  # trailing "=" padding is part of b64token
         end -= 1
-    if end == start:
-        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
-    if _B64TOKEN.fullmatch(value, start, end) is None:
-        raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT)
+    if end == start or _B64TOKEN.fullmatch(value, start, end) is None:
+        raise invalid_token("token is not an RFC 6750 b64token")
     return value[start:].decode("ascii")
 
 
