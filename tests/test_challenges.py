@@ -7,16 +7,28 @@ asserted whole: status, JSON body and headers.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.app_factory import RESOURCE, resource_mode, whoami_app
+from support.app_factory import (
+    RESOURCE,
+    publish_keys,
+    resource_mode,
+    server_config,
+    whoami_app,
+)
 from support.jwks_server import JwksServer
+from support.local_server import LocalServer, Reply
+from support.metadata_server import server_metadata
 from support.raw_asgi import request
-from support.tokens import claims, signing_key
+from support.tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
+from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType, ServerMetadataPaths
 
 FORMAT = {"error": "invalid_auth_header_format",
           "error_description": 'Invalid `Authorization` header format. Expected "Bearer <token>".'}
@@ -109,3 +121,107 @@ async def test_empty_and_absent_headers_are_no_credentials(app: Any) -> None:
 async def test_a_good_token_still_passes(app: Any) -> None:
     answer = await request(app, [(b"authorization", f"Bearer {token()}".encode())])
     assert answer.status == 200, answer.body
+
+
+# ---------------------------------------------------------------- unknown kid, keys unavailable
+
+
+UNAVAILABLE = {"error": "temporarily_unavailable",
+               "error_description": "The signing keys of the authorization server cannot be "
+                                    "fetched right now. Please retry later."}
+
+
+class DiscoveryServer(LocalServer):
+    """RFC 8414 metadata of its own base URL, whose ``jwks_uri`` is the test's JWKS server."""
+
+    def __init__(self, jwks_uri: str) -> None:
+        self.jwks_uri = jwks_uri
+        super().__init__()
+
+    def respond(self, path: str) -> Reply:
+        if path != ServerMetadataPaths.OAUTH.value:
+            return 404, {"content-type": "application/json"}, b"{}"
+        data = server_metadata(self.base, jwks_uri=self.jwks_uri)
+        return 200, {"content-type": "application/json"}, json.dumps(data).encode()
+
+
+@pytest.fixture(params=["static", "discovery"])
+def source(request: pytest.FixtureRequest,
+           jwks_server: JwksServer) -> Iterator[tuple[MCPAuth, str]]:
+    """An ``MCPAuth`` whose keys come from ``jwks_server`` (its metadata given, or discovered),
+    and the issuer its tokens carry."""
+    publish_keys(jwks_server)
+    if request.param == "static":
+        yield MCPAuth(server=server_config(jwks_server.url)), ISSUER
+        return
+    discovery = DiscoveryServer(jwks_server.url)
+    try:
+        yield MCPAuth(server=AuthServerDiscoveryConfig(
+            issuer=discovery.base, type=AuthServerType.OAUTH)), discovery.base
+    finally:
+        discovery.close()
+
+
+def kid_token(issuer: str, kid: str | None = None) -> bytes:
+    key = signing_key("ES256", kid=kid, variant=7 if kid else 0)
+    return f"Bearer {key.mint(claims(time.time(), iss=issuer))}".encode()
+
+
+def unavailable(answer: Any, retry_after: str) -> None:
+    assert (answer.status, answer.json()) == (503, UNAVAILABLE)
+    assert answer.headers == {"content-type": "application/json", "cache-control": "no-store",
+                              "retry-after": retry_after, "content-length": str(len(answer.body))}
+
+
+UNKNOWN_KID = ('Bearer error="invalid_token", '
+               'error_description="The provided token is invalid or malformed."')
+
+
+@pytest.mark.parametrize("mode", ["500", "hang", "garbage"])
+async def test_an_unknown_kid_while_the_key_set_cannot_be_fetched_is_503(
+        source: tuple[MCPAuth, str], jwks_server: JwksServer, mode: str) -> None:
+    auth, issuer = source
+    jwks_server.hang_seconds = 1.0
+    app = whoami_app(auth, auth.bearer_auth_middleware(
+        "jwt", remote_jwks={"timeout": 0.3, "cooldown": 30}))
+    try:
+        assert (await request(app, [(b"authorization", kid_token(issuer))])).status == 200
+        fetches = jwks_server.fetches
+        jwks_server.mode = mode
+        unknown = [(b"authorization", kid_token(issuer, "rotated-in"))]
+        # The key may well exist: the server cannot tell, so not 401 but 503 until the next
+        # fetch may start (the kid cooldown).
+        unavailable(await request(app, unknown), "30")
+        assert jwks_server.fetches == fetches + 1
+        # In the cooldown after the failed fetch: 503 again, without a fetch.
+        unavailable(await request(app, unknown), "30")
+        assert jwks_server.fetches == fetches + 1
+        # A known kid is still served from the last good set.
+        assert (await request(app, [(b"authorization", kid_token(issuer))])).status == 200
+    finally:
+        await auth.aclose()
+
+
+async def test_the_provider_recovers_and_an_unknown_kid_is_401_again(
+        source: tuple[MCPAuth, str], jwks_server: JwksServer) -> None:
+    auth, issuer = source
+    app = whoami_app(auth, auth.bearer_auth_middleware(
+        "jwt", remote_jwks={"timeout": 0.3, "cooldown": 1}))
+    unknown = [(b"authorization", kid_token(issuer, "never-published"))]
+    try:
+        assert (await request(app, [(b"authorization", kid_token(issuer))])).status == 200
+        # A kid missing from a set just fetched (successfully) is an invalid token ...
+        refused(await request(app, unknown), 401, INVALID_TOKEN, UNKNOWN_KID)
+        fetches = jwks_server.fetches
+        # ... and stays one in the cooldown after that fetch (no new fetch).
+        refused(await request(app, unknown), 401, INVALID_TOKEN, UNKNOWN_KID)
+        assert jwks_server.fetches == fetches
+        await asyncio.sleep(1.05)
+        jwks_server.mode = "500"
+        unavailable(await request(app, unknown), "1")
+        await asyncio.sleep(1.05)                 # past the cooldown and the backoff
+        jwks_server.mode = "ok"
+        refused(await request(app, unknown), 401, INVALID_TOKEN, UNKNOWN_KID)
+        assert jwks_server.fetches == fetches + 2
+    finally:
+        await auth.aclose()
