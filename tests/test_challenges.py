@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,7 +29,13 @@ from support.raw_asgi import request
 from support.tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
-from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType, ServerMetadataPaths
+from mcpauth_fast.config import (
+    AuthServerDiscoveryConfig,
+    AuthServerType,
+    ServerMetadataPaths,
+)
+from mcpauth_fast.exceptions import MCPAuthBearerAuthException
+from mcpauth_fast.urls import Audiences, fold_url
 
 FORMAT = {"error": "invalid_auth_header_format",
           "error_description": 'Invalid `Authorization` header format. Expected "Bearer <token>".'}
@@ -225,3 +232,58 @@ async def test_the_provider_recovers_and_an_unknown_kid_is_401_again(
         assert jwks_server.fetches == fetches + 2
     finally:
         await auth.aclose()
+
+
+# ---------------------------------------------------------------- URL audiences
+
+
+@pytest.mark.parametrize("audience,accepted", [
+    ("https://mcp.example.com/mcp", True),
+    ("HTTPS://MCP.Example.com/mcp", True),
+    ("https://MCP.EXAMPLE.COM/mcp", True),
+    (["https://other.example", "Https://mcp.example.COM/mcp"], True),
+    ("https://mcp.example.com/MCP", False),      # the path stays case-sensitive
+    ("https://mcp.example.com/mcp/", False),
+    ("https://mcp.example.com:443/mcp", False),  # only case is folded, not default ports
+    ("https://user@mcp.example.com/mcp", False),
+])
+@pytest.mark.parametrize("configured", ["https://mcp.example.com/mcp",
+                                        "https://MCP.example.com/mcp"])
+async def test_url_audiences_compare_scheme_and_host_case_insensitively(
+        mcp_auth: MCPAuth, audience: Any, accepted: bool, configured: str) -> None:
+    app = whoami_app(mcp_auth, mcp_auth.bearer_auth_middleware(
+        "jwt", resource=RESOURCE, audience=configured, show_error_details=True))
+    headers = [(b"authorization", f"Bearer {token(aud=audience)}".encode())]
+    for _ in range(2):  # verified, then answered from the cache: the same decision
+        answer = await request(app, headers)
+        if accepted:
+            assert answer.status == 200, answer.body
+        else:
+            assert (answer.status, answer.json()) == (401, {
+                "error": "invalid_audience",
+                "error_description": "The token audience does not match the expected audience.",
+                "cause": {"expected": configured, "actual": audience}})
+
+
+@pytest.mark.parametrize("build", [frozenset, Audiences])
+def test_check_policy_folds_url_audiences_on_a_miss(speedups: ModuleType, build: Any) -> None:
+    audiences = build(["https://mcp.example.com/mcp", "urn:Example:API"])
+    for audience in ("https://mcp.example.com/mcp", "HTTPS://Mcp.Example.Com/mcp",
+                     ["x", "hTTps://MCP.example.com/mcp"], "urn:Example:API"):
+        speedups.check_policy("i", audience, (), None, audiences, ())
+    for audience in ("https://mcp.example.com/Mcp", "urn:example:api", "URN:Example:API", None,
+                     5, ["https://mcp.example.com/MCP"], "HTTPS://mcp.example.com", ""):
+        with pytest.raises(MCPAuthBearerAuthException) as info:
+            speedups.check_policy("i", audience, (), None, audiences, ())
+        assert info.value.error_code == "invalid_audience"
+
+
+def test_fold_url() -> None:
+    assert fold_url("HTTPS://MCP.Example.com:8443/A/B?Q=C#D") == (
+        "https://mcp.example.com:8443/A/B?Q=C#D")
+    assert fold_url("https://User:Pw@HOST/x") == "https://User:Pw@host/x"
+    assert fold_url("HTTP://[::ABC]:80/p") == "http://[::abc]:80/p"
+    for unchanged in ("urn:Foo:Bar", "my-API", "", "https:/x/Y", "://X"):
+        assert fold_url(unchanged) == unchanged
+    assert fold_url("HTTPS://É.EXAMPLE/") == "https://É.example/"  # ASCII letters only
+    assert Audiences(["HTTPS://A.example/X"]).folded == {"https://a.example/X"}

@@ -37,6 +37,7 @@ from .exceptions import (
     invalid_token,
 )
 from .types import AuthInfo, FrozenList
+from .urls import folded_audience_matches
 
 __all__ = [
     "BearerLookup",
@@ -562,12 +563,17 @@ def _expected(values: frozenset[str]) -> Any:
 
 def _audience_matches(audience: Any, audiences: frozenset[str]) -> bool:
     if type(audience) is str:
-        return audience in audiences
-    if type(audience) is FrozenList or type(audience) is list:
+        if audience in audiences:
+            return True
+    elif type(audience) is FrozenList or type(audience) is list:
         for item in audience:
             if type(item) is str and item in audiences:
                 return True
-    return False
+    else:
+        return False
+    # A miss (rare: the compiled check hands only its misses here): URL audiences compare
+    # their scheme and host case-insensitively (the MCP spec's SHOULD).
+    return folded_audience_matches(audience, audiences)
 
 
 class TokenCache:

@@ -37,6 +37,7 @@ from .routes import (
     resource_metadata_url,
 )
 from .types import AuthInfo
+from .urls import Audiences
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast")
@@ -237,11 +238,11 @@ class MCPAuth:
                 "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
         # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
         if isinstance(audience, str) and audience:
-            audiences: frozenset[str] | None = frozenset([audience])
+            audiences: frozenset[str] | None = Audiences([audience])
         elif audience and not isinstance(audience, str):
-            audiences = frozenset(audience)
+            audiences = Audiences(audience)
         elif resource is not None:
-            audiences = frozenset([resource])
+            audiences = Audiences([resource])
             logger.info("bearer auth for %s: no audience given, the resource is the audience",
                         resource)
         else:
