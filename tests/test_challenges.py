@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -32,10 +33,12 @@ from mcpauth_fast import MCPAuth
 from mcpauth_fast.config import (
     AuthServerDiscoveryConfig,
     AuthServerType,
+    ResourceServerConfig,
+    ResourceServerMetadata,
     ServerMetadataPaths,
 )
 from mcpauth_fast.exceptions import MCPAuthBearerAuthException
-from mcpauth_fast.urls import Audiences, fold_url
+from mcpauth_fast.urls import Audiences, fold_url, is_loopback
 
 FORMAT = {"error": "invalid_auth_header_format",
           "error_description": 'Invalid `Authorization` header format. Expected "Bearer <token>".'}
@@ -287,3 +290,56 @@ def test_fold_url() -> None:
         assert fold_url(unchanged) == unchanged
     assert fold_url("HTTPS://É.EXAMPLE/") == "https://É.example/"  # ASCII letters only
     assert Audiences(["HTTPS://A.example/X"]).folded == {"https://a.example/X"}
+
+
+# ---------------------------------------------------------------- a resource over plain http
+
+
+def _insecure_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "mcpauth_fast" and r.levelno == logging.WARNING and "plain http" in
+            r.getMessage()]
+
+
+def resource_auth(jwks_server: JwksServer, resource: str) -> MCPAuth:
+    return MCPAuth(protected_resources=ResourceServerConfig(metadata=ResourceServerMetadata(
+        resource=resource, authorization_servers=[server_config(jwks_server.url)])))
+
+
+def test_an_http_resource_on_a_public_host_warns_once(
+        jwks_server: JwksServer, caplog: pytest.LogCaptureFixture) -> None:
+    resource = "http://mcp.warn-once.example/mcp"
+    auth = resource_auth(jwks_server, resource)
+    auth.bearer_auth_middleware("jwt", resource=resource)
+    resource_auth(jwks_server, resource).bearer_auth_middleware("jwt", resource=resource)
+    assert _insecure_warnings(caplog) == [
+        f"the protected resource {resource} is served over plain http: bearer tokens sent to "
+        "it can be read and replayed by anyone on the way; use https (http is fine on "
+        "loopback only)"]
+
+
+@pytest.mark.parametrize("resource", [
+    "https://mcp.example.com/mcp", "http://127.0.0.1:8000/mcp", "http://127.8.9.10/mcp",
+    "http://localhost:8000/mcp", "http://LOCALHOST/mcp", "http://[::1]:8000/mcp",
+    "http://app.localhost/mcp",
+])
+def test_https_and_loopback_resources_do_not_warn(
+        jwks_server: JwksServer, caplog: pytest.LogCaptureFixture, resource: str) -> None:
+    resource_auth(jwks_server, resource).bearer_auth_middleware("jwt", resource=resource)
+    assert _insecure_warnings(caplog) == []
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5", "mcp.lan", "128.0.0.1", "[::2]", "localhost.evil"])
+def test_other_http_hosts_warn(jwks_server: JwksServer, caplog: pytest.LogCaptureFixture,
+                               host: str) -> None:
+    resource = f"http://{host}:9{len(host)}/mcp-{host.strip('[]')}"
+    resource_auth(jwks_server, resource)
+    assert len(_insecure_warnings(caplog)) == 1
+
+
+def test_is_loopback() -> None:
+    for host in ("localhost", "127.0.0.1", "127.255.0.1", "::1", "[::1]", "a.localhost",
+                 "localhost."):
+        assert is_loopback(host), host
+    for host in ("mcp.example.com", "128.0.0.1", "::2", "localhost.example", "0.0.0.0", ""):
+        assert not is_loopback(host), host

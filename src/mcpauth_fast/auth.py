@@ -37,7 +37,7 @@ from .routes import (
     resource_metadata_url,
 )
 from .types import AuthInfo
-from .urls import Audiences
+from .urls import Audiences, warn_if_insecure
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast")
@@ -119,6 +119,8 @@ class MCPAuth:
             if not self.resources:
                 raise _config_error("`protected_resources` must not be empty.")
             validate_resource_configs(self.resources)
+            for config in self.resources:
+                warn_if_insecure(config.metadata.resource)
         self._context_var: ContextVar[AuthInfo | None] = context_var or ContextVar(
             "mcp_auth_context", default=None)
         self._http = SharedHttpClient()
@@ -218,6 +220,8 @@ class MCPAuth:
         :raises MCPAuthConfigException: unknown options.
         """
         servers = self._servers_for(resource)
+        if resource is not None:
+            warn_if_insecure(resource)
         if not servers:
             raise _config_error(f"The resource `{resource}` has no authorization server.")
         for server in servers:
