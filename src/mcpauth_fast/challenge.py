@@ -20,6 +20,7 @@ from .exceptions import (
     MCPAuthConfigException,
     MCPAuthException,
     MCPAuthKeysUnavailableException,
+    MCPAuthRequestException,
 )
 
 Headers = list[tuple[bytes, bytes]]
@@ -119,6 +120,9 @@ class Challenge:
             body = error.to_json(self.show_error_details)
             headers = [_JSON, _NO_STORE, (b"retry-after", str(error.retry_after).encode())]
             return 503, headers, orjson.dumps(body)
+        if isinstance(error, MCPAuthRequestException):  # not about credentials: no challenge
+            body = error.to_json(self.show_error_details)
+            return error.status_code, [_JSON, _NO_STORE], orjson.dumps(body)
         if isinstance(error, (MCPAuthAuthServerException, MCPAuthConfigException)):
             server_body: dict[str, Any] = dict(_SERVER_ERROR)
             if self.show_error_details:

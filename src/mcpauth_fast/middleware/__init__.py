@@ -21,10 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
+    FORM_BODY,
     BearerLookup,
     bearer_token,
     check_policy,
     find_authorization,
+    request_flags,
 )
 from ..challenge import Challenge
 from ..exceptions import (
@@ -36,6 +38,7 @@ from ..exceptions import (
 from ..mcp_compat import sdk_auth_context_var, sdk_user
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
+from .token_methods import check_one_method
 
 logger = logging.getLogger("mcpauth_fast.middleware")
 
@@ -128,6 +131,7 @@ class BearerAuthMiddleware:
                 receive = self._watch_lifespan(receive)
             await self.app(scope, receive, send)
             return
+        flags = request_flags(scope["headers"])  # 0 unless a form body (or an Origin)
         try:
             lookup = self._lookup
             if lookup is not None:
@@ -146,6 +150,8 @@ class BearerAuthMiddleware:
                 else:
                     info = await self._verify_custom(token)
                 self._check_policy(info)
+            if flags & FORM_BODY or scope.get("query_string"):  # a token sent twice?
+                receive = await check_one_method(scope, receive, bool(flags & FORM_BODY))
         except MCPAuthException as error:
             await self._refuse(error, scope, send)
             return
