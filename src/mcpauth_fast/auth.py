@@ -30,6 +30,7 @@ from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
 from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
 from .middleware.create_bearer_auth import validate_issuer_url
+from .origin import OriginPolicy
 from .routes import (
     metadata_endpoint,
     metadata_route,
@@ -199,6 +200,7 @@ class MCPAuth:
         jwt_verify: dict[str, Any] | None = None,
         remote_jwks: dict[str, Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        allowed_origins: Sequence[str] = (),
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
 
@@ -216,9 +218,13 @@ class MCPAuth:
             ``max_token_age``, ``require_exp``, ``max_token_bytes``.
         :param remote_jwks: ``timeout``, ``cache_max_age``, ``cooldown``, ``max_bytes``.
         :param cache_size: verified tokens kept in memory (0 disables the cache).
+        :param allowed_origins: browser origins allowed besides the request's own and the
+            resource's (``"https://app.example.com"``, ``"null"``); any other ``Origin``
+            gets 403 before any token work (DNS rebinding).
         :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri``.
-        :raises MCPAuthConfigException: unknown options.
+        :raises MCPAuthConfigException: unknown options, an allowed origin that is not one.
         """
+        origins = OriginPolicy(allowed_origins, resource)
         servers = self._servers_for(resource)
         if resource is not None:
             warn_if_insecure(resource)
@@ -268,6 +274,7 @@ class MCPAuth:
             max_token_bytes=max_token_bytes,
             on_startup=self.prefetch if mode_or_verify == "jwt" else None,
             on_shutdown=self.aclose,
+            origins=origins,
         )
         return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
 

@@ -17,6 +17,9 @@ logger = logging.getLogger("mcpauth_fast")
 
 #: ``scheme "://" authority`` at the start of a URI; the authority ends at ``/``, ``?``, ``#``.
 _AUTHORITY_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)")
+#: A registered name, an IPv4 address or an IPv6 literal in brackets (RFC 3986 section 3.2.2,
+#: without the sub-delims no real host name carries: ``*`` is no host).
+_HOST = re.compile(r"[A-Za-z0-9\-._~%]+|\[[0-9A-Fa-f:.]+\]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -77,7 +80,7 @@ def split_authority(authority: str) -> tuple[str, int | None] | None:
     else:
         host, colon, port_text_or_empty = authority.partition(":")
         port_text = port_text_or_empty if colon else None
-    if not host or any(c in host for c in "@/?#\\ \t") or not host.isascii():
+    if _HOST.fullmatch(host) is None:
         return None
     port: int | None = None
     if port_text is not None:

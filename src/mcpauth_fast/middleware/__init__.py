@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
     FORM_BODY,
+    ORIGIN_HEADER,
     BearerLookup,
     bearer_token,
     check_policy,
@@ -36,6 +37,7 @@ from ..exceptions import (
     MCPAuthTokenVerificationExceptionCode,
 )
 from ..mcp_compat import sdk_auth_context_var, sdk_user
+from ..origin import OriginPolicy
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
 from .token_methods import check_one_method
@@ -56,6 +58,7 @@ class MiddlewareConfig:
     :param challenge: builds the refusal responses.
     :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
     :param max_token_bytes: longer tokens are refused before decoding.
+    :param origins: the ``Origin`` values accepted (None: the request's own only).
     """
 
     verifier: JwtVerifier | CustomVerifier
@@ -67,6 +70,7 @@ class MiddlewareConfig:
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
+    origins: OriginPolicy | None = None
 
 
 def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
@@ -123,6 +127,7 @@ class BearerAuthMiddleware:
         self._context_var = config.context_var
         self._challenge = config.challenge
         self._sdk_context_var = sdk_auth_context_var()
+        self._origins = config.origins if config.origins is not None else OriginPolicy()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -131,8 +136,10 @@ class BearerAuthMiddleware:
                 receive = self._watch_lifespan(receive)
             await self.app(scope, receive, send)
             return
-        flags = request_flags(scope["headers"])  # 0 unless a form body (or an Origin)
+        flags = request_flags(scope["headers"])  # 0 unless an Origin header or a form body
         try:
+            if flags & ORIGIN_HEADER:  # a browser's request: DNS rebinding, before any token
+                self._origins.check(scope)
             lookup = self._lookup
             if lookup is not None:
                 found = lookup(scope["headers"])  # the cached AuthInfo, policy checked
