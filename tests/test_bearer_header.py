@@ -44,12 +44,26 @@ def test_absent_header_is_missing_auth_header(speedups: ModuleType, value: bytes
 
 @pytest.mark.parametrize("value", [
     b"Basic dXNlcjpwYXNz", b"Bearer", b"Bearertoken", b"Token abc", b"Bearer a b",
-    b"Bearer abc ", b"Bearer\tabc", b"Bear abc", b"Bearer ab,c", b"Bearer ab\"c",
-    b"Bearer a=b", b"Bearer ==", b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer abc\x00",
-    b" Bearer abc", b"Bearer abc\r\n",
+    b"Bearer abc ", b"Bearer\tabc", b"Bear abc", b" Bearer abc", b"Bearer:abc",
 ])
 def test_malformed_header_is_invalid_format(speedups: ModuleType, value: bytes) -> None:
     assert bearer_code(speedups, value) is Code.INVALID_AUTH_HEADER_FORMAT
+
+
+@pytest.mark.parametrize("value", [
+    b"Bearer ab,c", b"Bearer ab\"c", b"Bearer a=b", b"Bearer ==", b"Bearer \xc3\xa9t\xc3\xa9",
+    b"Bearer abc\x00", b"Bearer abc\r\n",
+])
+def test_token_outside_b64token_is_invalid_token(speedups: ModuleType, value: bytes) -> None:
+    # One credential of the wrong characters is a malformed token, as mcpauth answers it
+    # (its JWT decoder refuses it): invalid_token in the body and in the challenge.
+    with pytest.raises(MCPAuthTokenVerificationException) as info:
+        speedups.parse_bearer(value)
+    assert info.value.to_json(True) == {
+        "error": "invalid_token",
+        "error_description": "The provided token is invalid or malformed.",
+        "cause": "token is not an RFC 6750 b64token",
+    }
 
 
 @pytest.mark.parametrize("value", [b"Bearer ", b"bearer    "])
@@ -124,5 +138,8 @@ def test_every_byte_is_classified_at_every_place(speedups: ModuleType, position:
             assert speedups.parse_bearer(value) == token[1:].decode()
         elif byte in B64TOKEN_BYTES or (byte == 0x3D and position == 71):  # "=" only at the end
             assert speedups.parse_bearer(value) == token.decode()
-        else:
+        elif byte == 0x20:  # two parts after the scheme
             assert bearer_code(speedups, value) is Code.INVALID_AUTH_HEADER_FORMAT, byte
+        else:
+            with pytest.raises(MCPAuthTokenVerificationException, match="invalid or malformed"):
+                speedups.parse_bearer(value)

@@ -57,7 +57,6 @@ WE_ACCEPT: dict[str, str] = {
 
 #: Case name -> why the same decision comes with another body.
 OTHER_BODY: dict[str, str] = {
-    "token outside b64token": "RFC 6750 b64token syntax is checked before any verification",
     "scope with two spaces": "scopes are split on runs of whitespace, without empty scopes",
 }
 

@@ -65,10 +65,6 @@ def test_valid_token_reaches_the_route_with_its_auth_info(mcp_auth: MCPAuth) -> 
      "Missing `Authorization` header. Please provide a valid bearer token."),
     ({"authorization": "Basic dXNlcjpwYXNz"}, "invalid_auth_header_format",
      'Invalid `Authorization` header format. Expected "Bearer <token>".'),
-    ({"authorization": "Bearer"}, "invalid_auth_header_format",
-     'Invalid `Authorization` header format. Expected "Bearer <token>".'),
-    ({"authorization": "Bearer "}, "missing_bearer_token",
-     "Missing bearer token in `Authorization` header. Please provide a valid token."),
 ])
 def test_no_credentials_get_401_without_error_code(mcp_auth: MCPAuth, headers: dict,
                                                    error: str, description: str) -> None:
@@ -107,14 +103,16 @@ def test_invalid_tokens_get_401_invalid_token(mcp_auth: MCPAuth, make_token: Any
         'error_description="The provided token is invalid or malformed."')
 
 
-def test_malformed_bearer_credential_is_invalid_token_in_the_challenge(mcp_auth: MCPAuth) -> None:
+def test_malformed_bearer_credential_is_invalid_request_in_the_challenge(
+        mcp_auth: MCPAuth) -> None:
+    # tests/test_challenges.py has every malformed shape; this one checks the escaping.
     with client_for(mcp_auth) as client:
-        response = client.get("/whoami", headers={"authorization": "Bearer a,b"})
+        response = client.get("/whoami", headers={"authorization": "Bearer a b"})
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_auth_header_format"
     # The quotes of the message are not in RFC 6750's error_description set: they become '.
     assert response.headers["www-authenticate"] == (
-        'Bearer error="invalid_token", error_description="Invalid `Authorization` header '
+        'Bearer error="invalid_request", error_description="Invalid `Authorization` header '
         "format. Expected 'Bearer <token>'.\"")
 
 

@@ -23,11 +23,15 @@ SCOPE_MEMO_MAX_CHARS = 256
 #: Nested JSON containers a token's header or payload may hold. This is orjson's own limit
 #: (not configurable): it is stated here so that the tests hold orjson to it.
 MAX_JSON_DEPTH = 1024
+#: The largest ``application/x-www-form-urlencoded`` body read to find an ``access_token``
+#: sent next to the Authorization header (RFC 6750 section 2); a larger one gets 413.
+MAX_FORM_BODY_BYTES = 1 << 20
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_BYTES",
     "HEADER_MEMO_SIZE",
     "MAX_HEADER_SEGMENT",
+    "MAX_FORM_BODY_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_KID_LENGTH",
     "MAX_SIGNATURE_SEGMENT",

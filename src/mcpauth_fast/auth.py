@@ -32,6 +32,7 @@ from .mcp_compat import auth_info_of_current_mcp_request
 from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
 from .middleware.create_bearer_auth import validate_issuer_url
 from .operations import OperationRules, requires_scopes, rules_of_server
+from .origin import OriginPolicy
 from .routes import (
     metadata_endpoint,
     metadata_route,
@@ -40,6 +41,7 @@ from .routes import (
 )
 from .scopes import FLAT, ScopeHierarchy, challenged, scope_tokens
 from .types import AuthInfo
+from .urls import Audiences, warn_if_insecure
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
 
 logger = logging.getLogger("mcpauth_fast")
@@ -126,6 +128,8 @@ class MCPAuth:
             if not self.resources:
                 raise _config_error("`protected_resources` must not be empty.")
             validate_resource_configs(self.resources)
+            for config in self.resources:
+                warn_if_insecure(config.metadata.resource)
         self._context_var: ContextVar[AuthInfo | None] = context_var or ContextVar(
             "mcp_auth_context", default=None)
         self.scope_hierarchy = (
@@ -220,6 +224,7 @@ class MCPAuth:
         operation_scopes: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
         mcp_server: Any = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        allowed_origins: Sequence[str] = (),
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
 
@@ -244,10 +249,17 @@ class MCPAuth:
             ``requires_scopes`` tools, resources and prompts add their rules.
         :param max_body_bytes: while any operation rule exists, a POSTed body is read (up to
             this, 413 beyond) and refused with 400 unless it is a JSON-RPC message.
+        :param allowed_origins: browser origins allowed besides the request's own and the
+            resource's (``"https://app.example.com"``, ``"null"``); any other ``Origin``
+            gets 403 before any token work (DNS rebinding).
         :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri``.
-        :raises MCPAuthConfigException: unknown options, an invalid scope.
+        :raises MCPAuthConfigException: unknown options, an invalid scope, an allowed origin
+            that is not one.
         """
+        origins = OriginPolicy(allowed_origins, resource)
         servers = self._servers_for(resource)
+        if resource is not None:
+            warn_if_insecure(resource)
         if not servers:
             raise _config_error(f"The resource `{resource}` has no authorization server.")
         for server in servers:
@@ -268,11 +280,11 @@ class MCPAuth:
                 "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
         # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
         if isinstance(audience, str) and audience:
-            audiences: frozenset[str] | None = frozenset([audience])
+            audiences: frozenset[str] | None = Audiences([audience])
         elif audience and not isinstance(audience, str):
-            audiences = frozenset(audience)
+            audiences = Audiences(audience)
         elif resource is not None:
-            audiences = frozenset([resource])
+            audiences = Audiences([resource])
             logger.info("bearer auth for %s: no audience given, the resource is the audience",
                         resource)
         else:
@@ -302,6 +314,7 @@ class MCPAuth:
             max_body_bytes=max_body_bytes,
             on_startup=self.prefetch if mode_or_verify == "jwt" else None,
             on_shutdown=self.aclose,
+            origins=origins,
         )
         return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
 

@@ -20,6 +20,7 @@ from .exceptions import (
     MCPAuthConfigException,
     MCPAuthException,
     MCPAuthKeysUnavailableException,
+    MCPAuthRequestException,
 )
 
 Headers = list[tuple[bytes, bytes]]
@@ -43,6 +44,34 @@ def description(value: str) -> str:
     return "".join(
         ("'" if c == '"' else c) for c in value if " " <= c <= "~" and c != "\\"
     )
+
+
+#: RFC 9110 ``tchar``: a byte that would continue the scheme name (``Bearerx`` is another scheme).
+_TCHAR = frozenset(
+    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+_MALFORMED_BEARER = (
+    BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT,
+    BearerAuthExceptionCode.MISSING_BEARER_TOKEN,
+)
+
+
+def malformed_bearer(error: MCPAuthException, authorization: bytes | None) -> bool:
+    """Whether ``error`` refuses a ``Bearer`` credential of bad syntax (``Bearer`` alone,
+    ``Bearer `` with no token, ``Bearer<TAB>token``, ``Bearer:token``, ``Bearer a b``).
+
+    Such a request carries credentials, so RFC 6750 section 3.1 wants an error code in its
+    challenge: ``invalid_request`` (malformed request). Another scheme (``Basic ...``) is no
+    credentials: no error code.
+    """
+    if (
+        not isinstance(error, MCPAuthBearerAuthException)
+        or error.code not in _MALFORMED_BEARER
+        or authorization is None
+    ):
+        return False
+    value = authorization.lstrip(b" \t")
+    return value[:6].lower() == b"bearer" and (len(value) == 6 or value[6] not in _TCHAR)
 
 
 class Challenge:
@@ -89,12 +118,16 @@ class Challenge:
         """``(status, headers, body)`` answering ``error``.
 
         :param authorization: the raw Authorization header value, to tell a malformed Bearer
-            credential (``invalid_token``) from another scheme (no credentials, no error code).
+            credential (``invalid_request``) from another scheme (no credentials, no error
+            code).
         """
         if isinstance(error, MCPAuthKeysUnavailableException):
             body = error.to_json(self.show_error_details)
             headers = [_JSON, _NO_STORE, (b"retry-after", str(error.retry_after).encode())]
             return 503, headers, orjson.dumps(body)
+        if isinstance(error, MCPAuthRequestException):  # not about credentials: no challenge
+            body = error.to_json(self.show_error_details)
+            return error.status_code, [_JSON, _NO_STORE], orjson.dumps(body)
         if isinstance(error, (MCPAuthAuthServerException, MCPAuthConfigException)):
             server_body: dict[str, Any] = dict(_SERVER_ERROR)
             if self.show_error_details:
@@ -102,13 +135,8 @@ class Challenge:
             return 500, [_JSON, _NO_STORE], orjson.dumps(server_body)
         status = error.status_code
         oauth_error = error.oauth_error
-        if (
-            isinstance(error, MCPAuthBearerAuthException)
-            and error.code is BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT
-            and authorization is not None
-            and authorization[:7].lower() == b"bearer "
-        ):
-            oauth_error = "invalid_token"
+        if oauth_error is None and malformed_bearer(error, authorization):
+            oauth_error = "invalid_request"
         challenge = (
             self.no_credentials if oauth_error is None else self.header(oauth_error, error.message)
         )

@@ -254,6 +254,26 @@ class MCPAuthKeysUnavailableException(MCPAuthException):
         self.retry_after = retry_after
 
 
+class MCPAuthRequestException(MCPAuthException):
+    """A request refused for what it is, not for its credentials: an ``Origin`` that is not
+    allowed (403 ``invalid_origin``), a form body too large to check (413
+    ``request_too_large``). Answered with ``status_code`` and the JSON body, without a
+    ``WWW-Authenticate`` challenge (a token would not help).
+    """
+
+    def __init__(self, status_code: int, code: str, message: str, cause: Any = None) -> None:
+        super().__init__(code, message, cause)
+        self.status_code = status_code
+
+
+def invalid_request(message: str) -> MCPAuthBearerAuthException:
+    """A 400 ``invalid_request`` (RFC 6750 section 3.1) that says what is wrong: ``message``."""
+    error = MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_REQUEST)
+    error.message = message
+    error.args = (message,)
+    return error
+
+
 # The names the MCP Auth documentation uses for the same errors.
 MCPAuthJwtVerificationException = MCPAuthTokenVerificationException
 

@@ -9,6 +9,8 @@
   good set, retries with exponential backoff, and is logged once per episode.
 - No key at all and the provider unreachable: ``MCPAuthKeysUnavailableException`` (503 with
   ``Retry-After``), never a 401; the next attempt after the backoff recovers without a restart.
+  So is an unknown ``kid`` while the last fetch failed (and in the cooldown after it): the
+  key may exist. An unknown ``kid`` after a successful fetch is an invalid token.
 - Rotation: a new key is usable as soon as it is fetched; keys that leave the set are reported
   to removal listeners (the verifier evicts the tokens they verified).
 """
@@ -172,8 +174,11 @@ class RemoteJwks:
         key = self._select(kid, alg)
         if key is not None:
             return key
-        if self._key_set is None:
-            raise self._unavailable()
+        if self._key_set is None or self._failures:
+            # The set cannot be fetched right now (or, in the cooldown, the last fetch
+            # failed): the key may exist, so this token cannot be judged. Only a kid missing
+            # from a set just fetched is an invalid token.
+            raise self._unavailable(kid_fetch=self._key_set is not None)
         raise no_key(kid)
 
     def add_removal_listener(self, listener: RemovalListener) -> None:
@@ -232,8 +237,12 @@ class RemoteJwks:
             # Shielded: a waiter that gives up does not cancel the fetch the others wait for.
             await asyncio.shield(task)
 
-    def _unavailable(self) -> MCPAuthKeysUnavailableException:
-        wait = self._next_attempt - self._clock()
+    def _unavailable(self, kid_fetch: bool = False) -> MCPAuthKeysUnavailableException:
+        # When the next fetch for an unknown kid can start (after the backoff and, with a set
+        # at hand, the kid cooldown): the Retry-After.
+        at = max(self._next_attempt, self._last_kid_fetch + self.cooldown if kid_fetch
+                 else -math.inf)
+        wait = at - self._clock()
         return MCPAuthKeysUnavailableException(
             retry_after=max(1, math.ceil(wait)) if math.isfinite(wait) else 1,
             cause=self.last_error,

@@ -22,10 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
+    FORM_BODY,
+    ORIGIN_HEADER,
     BearerLookup,
     bearer_token,
     check_policy,
     find_authorization,
+    request_flags,
 )
 from ..challenge import Challenge
 from ..exceptions import (
@@ -47,9 +50,11 @@ from ..jsonrpc import (
 )
 from ..mcp_compat import sdk_auth_context_var, sdk_user
 from ..operations import OperationRules, marked_functions, rules_of_server
+from ..origin import OriginPolicy
 from ..scopes import FLAT, ScopeHierarchy, challenged, requirements
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
+from .token_methods import check_one_method
 
 logger = logging.getLogger("mcpauth_fast.middleware")
 
@@ -71,6 +76,7 @@ class MiddlewareConfig:
     :param max_body_bytes: the longest body read while operation rules exist (413 beyond).
     :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
     :param max_token_bytes: longer tokens are refused before decoding.
+    :param origins: the ``Origin`` values accepted (None: the request's own only).
     """
 
     verifier: JwtVerifier | CustomVerifier
@@ -86,6 +92,7 @@ class MiddlewareConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
+    origins: OriginPolicy | None = None
 
 
 def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
@@ -152,6 +159,7 @@ class BearerAuthMiddleware:
         self._context_var = config.context_var
         self._challenge = config.challenge
         self._sdk_context_var = sdk_auth_context_var()
+        self._origins = config.origins if config.origins is not None else OriginPolicy()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -160,7 +168,10 @@ class BearerAuthMiddleware:
                 receive = self._watch_lifespan(receive)
             await self.app(scope, receive, send)
             return
+        flags = request_flags(scope["headers"])  # 0 unless an Origin header or a form body
         try:
+            if flags & ORIGIN_HEADER:  # a browser's request: DNS rebinding, before any token
+                self._origins.check(scope)
             lookup = self._lookup
             if lookup is not None:
                 found = lookup(scope["headers"])  # the cached AuthInfo, policy checked
@@ -178,6 +189,8 @@ class BearerAuthMiddleware:
                 else:
                     info = await self._verify_custom(token)
                 self._check_policy(info)
+            if flags & FORM_BODY or scope.get("query_string"):  # a token sent twice?
+                receive = await check_one_method(scope, receive, bool(flags & FORM_BODY))
         except MCPAuthException as error:
             await self._refuse(error, scope, send)
             return

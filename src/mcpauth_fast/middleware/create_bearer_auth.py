@@ -24,6 +24,7 @@ from ..exceptions import (  # noqa: F401 - names mcpauth's module exports
     MCPAuthTokenVerificationException,
 )
 from ..types import AuthInfo, Record, VerifyAccessTokenFunction  # noqa: F401 - as above
+from ..urls import Audiences
 from . import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
 
 __all__ = [
@@ -93,7 +94,7 @@ def create_bearer_auth(
     bound = MiddlewareConfig(
         verifier=verify_access_token,
         issuers=frozenset([config.issuer]),
-        audiences=frozenset([config.audience]) if config.audience else None,
+        audiences=Audiences([config.audience]) if config.audience else None,
         required_scopes=scopes,
         challenge=Challenge(scopes, None, config.show_error_details),
         context_var=context_var,
