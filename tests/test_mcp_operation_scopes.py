@@ -515,7 +515,7 @@ async def test_headers_that_name_the_body_operation_pass(
 
 METHOD_MISMATCH = "The Mcp-Method header does not match the request body's method."
 NAME_MISMATCH = "The Mcp-Name header does not match the request body's name."
-REPEATED = "The request body repeats a key in an object."
+REPEATED = "The request body repeats method, params, name or uri in an object."
 NOT_JSON = "The request body is not JSON."
 
 
@@ -550,7 +550,7 @@ NOT_JSON = "The request body is not JSON."
      b'"params":{"name":"delete_file","arguments":{"path":"a"}}}', {},
      400, rpc_error(None, -32600, REPEATED)),
     (b'{"jsonrpc":"2.0","id":7,"method":"tools/call",'
-     b'"params":{"name":"read_file","arguments":{"path":"a","path":"b"}}}', {},
+     b'"params":{"name":"read_file","arguments":{"path":"a","uri":"b","uri":"c"}}}', {},
      400, rpc_error(None, -32600, REPEATED)),
     (b"this is not JSON", {},
      400, rpc_error(None, -32700, NOT_JSON)),

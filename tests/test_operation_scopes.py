@@ -25,7 +25,14 @@ from support.tokens import claims, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.exceptions import MCPAuthConfigException
-from mcpauth_fast.jsonrpc import HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR
+from mcpauth_fast.jsonrpc import (
+    HEADER_MISMATCH,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    REPEATED_KEY,
+    Refusal,
+    operations_of,
+)
 from mcpauth_fast.operations import OperationRules
 from mcpauth_fast.scopes import ScopeHierarchy
 
@@ -162,15 +169,15 @@ def jsonrpc_error(code: int, message: str, request_id: Any = None) -> dict[str, 
     (b"\xff\xfe{}", PARSE_ERROR, "The request body is not JSON.", None),
     (b"[" * 100000 + b"]" * 100000, PARSE_ERROR, "The request body is not JSON.", None),
     (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_files",'
-     b'"name":"delete_file"}}', INVALID_REQUEST, "The request body repeats a key in an object.",
+     b'"name":"delete_file"}}', INVALID_REQUEST, REPEATED_KEY,
      None),
     (b'{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call",'
      b'"params":{"name":"delete_file"}}', INVALID_REQUEST,
-     "The request body repeats a key in an object.", None),
+     REPEATED_KEY, None),
     # The same key spelled with an escape is the same key.
     (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_files",'
      b'"n\\u0061me":"delete_file"}}', INVALID_REQUEST,
-     "The request body repeats a key in an object.", None),
+     REPEATED_KEY, None),
     (b'{"jsonrpc":"2.0","id":1,"method":5}', INVALID_REQUEST,
      "The JSON-RPC method is not a string.", 1),
     (b'{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":["delete_file"]}}',
@@ -323,3 +330,35 @@ def test_separator_hierarchy_grants_an_operation(
     with http:
         assert post(http, "files", call("delete_file")).status_code == 200
         assert post(http, "file", call("delete_file")).status_code == 403
+
+
+def jsonrpc_call(params: bytes) -> bytes:
+    return b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' + params + b"}"
+
+
+META = b'"_meta":{"clientInfo":{"name":"client","version":"1"}}'
+
+
+@pytest.mark.parametrize("params,name", [
+    (b'{"name":"delete_file",' + META + b"}", "delete_file"),   # "name" twice, no repeat
+    (b'{"name":"name","arguments":{"x":"uri"}}', "name"),         # values equal to a key
+    (b'{"name":"delete_file","arguments":{"p":"a","p":"b"}}', "delete_file"),  # not deciding
+    (b'{"name":"delete_file","arguments":{"p":"a\\\\b","p":"c"}}', "delete_file"),
+    (b'{"name":"del\\u0065te_file"}', "delete_file"),
+])
+def test_bodies_read_one_way_only_are_classified(params: bytes, name: str) -> None:
+    assert operations_of(jsonrpc_call(params)) == ([("tools/call", name)], 1)
+
+
+@pytest.mark.parametrize("params", [
+    b'{"name":"list_files","name":"delete_file"}',
+    b'{"name":"list_files",' + META + b',"name":"delete_file"}',   # hidden by another "name"
+    b'{"name":"list_files","n\\u0061me":"delete_file"}',           # the same key, escaped
+    b'{"name":"list_files","arguments":{"s":"\\\\"},"name":"delete_file"}',
+    b'{"name":"x","arguments":{"uri":"a","uri":"b"}}',            # deciding keys anywhere
+])
+def test_a_repeated_deciding_key_is_refused_on_either_reading(params: bytes) -> None:
+    with pytest.raises(Refusal) as refused:
+        operations_of(jsonrpc_call(params))
+    assert (refused.value.status, refused.value.code) == (400, INVALID_REQUEST)
+    assert refused.value.message == REPEATED_KEY

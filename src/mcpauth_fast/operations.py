@@ -13,7 +13,7 @@ import contextlib
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .exceptions import (
@@ -118,8 +118,12 @@ class OperationRules:
     def __bool__(self) -> bool:
         return bool(self._exact or self._patterns)
 
-    def scopes_for(self, operations: Iterable[Operation]) -> tuple[str, ...]:
+    def scopes_for(self, operations: Sequence[Operation]) -> tuple[str, ...]:
         """Every scope the operations need (a batch needs what all its elements need)."""
+        if len(operations) == 1:  # the common case: one message, a tool or a prompt
+            method, name = operations[0]
+            if method != "resources/read":
+                return self._exact.get((method, name), ()) if name is not None else ()
         needed: dict[str, None] = {}
         for method, name in operations:
             if name is None or method not in self.methods:

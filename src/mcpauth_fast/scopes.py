@@ -11,7 +11,7 @@ itself, and nothing is stored per token.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from .exceptions import MCPAuthConfigException
 
@@ -61,7 +61,7 @@ class ScopeHierarchy:
         scope, or a separator that is not one scope character.
     """
 
-    __slots__ = ("_implied_by", "separator")
+    __slots__ = ("_implied_by", "_requirements", "separator")
 
     def __init__(
         self, implies: Mapping[str, Iterable[str]] | None = None, *, separator: str | None = None
@@ -78,6 +78,7 @@ class ScopeHierarchy:
             for narrow in scope_tokens(narrower, f"scope hierarchy of {broad!r}"):
                 implied_by.setdefault(narrow, set()).add(broad)
         self._implied_by = {scope: frozenset(sorted(b)) for scope, b in implied_by.items()}
+        self._requirements: dict[str, Requirement] = {}
         for scope in {*implied_by, *(b for bs in implied_by.values() for b in bs)}:
             if scope in self._implying(scope, include_self=False):
                 raise _invalid(f"scope hierarchy has a cycle through {scope!r}.")
@@ -105,11 +106,15 @@ class ScopeHierarchy:
 
     def requirement(self, scope: str) -> Requirement:
         """``scope`` followed by every scope that grants it."""
-        return tuple(self._implying(scope, include_self=True))
+        found = self._requirements.get(scope)
+        if found is None:
+            found = tuple(self._implying(scope, include_self=True))
+            if len(self._requirements) < 4096:  # the scopes of rules, and a few more
+                self._requirements[scope] = found
+        return found
 
-    def grants(self, held: Iterable[str], scope: str) -> bool:
+    def grants(self, held: Sequence[str], scope: str) -> bool:
         """Whether scopes ``held`` grant ``scope`` (itself or through the hierarchy)."""
-        held = set(held)
         return any(s in held for s in self.requirement(scope))
 
 

@@ -40,20 +40,14 @@ from ..exceptions import (
     MCPAuthTokenVerificationException,
     MCPAuthTokenVerificationExceptionCode,
 )
-from ..jsonrpc import (
-    DEFAULT_MAX_BODY_BYTES,
-    Refusal,
-    check_headers,
-    operations_of,
-    read_body,
-    replay,
-)
+from ..jsonrpc import DEFAULT_MAX_BODY_BYTES, INVALID_REQUEST, Refusal, check_headers, operations_of
 from ..mcp_compat import sdk_auth_context_var, sdk_user
 from ..operations import OperationRules, marked_functions, rules_of_server
 from ..origin import OriginPolicy
 from ..scopes import FLAT, ScopeHierarchy, challenged, requirements
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
+from .body import BodyTooLarge, read_body, replay
 from .token_methods import check_one_method
 
 logger = logging.getLogger("mcpauth_fast.middleware")
@@ -258,8 +252,12 @@ class BearerAuthMiddleware:
         if not rules:
             return receive
         try:
-            body = await read_body(receive, self.config.max_body_bytes)
-            if body is None:
+            try:
+                messages, body = await read_body(receive, self.config.max_body_bytes)
+            except BodyTooLarge as error:
+                raise Refusal(413, INVALID_REQUEST,
+                              f"The request body is over {error.limit} bytes.") from None
+            if body is None:  # the client went away
                 return None
             operations, request_id = operations_of(body)
             check_headers(scope["headers"], operations, request_id)
@@ -274,7 +272,7 @@ class BearerAuthMiddleware:
             if missing:
                 await self._refuse_operation(needed, missing, scope, send)
                 return None
-        return replay(body, receive)
+        return replay(messages, receive)
 
     def _missing(self, info: AuthInfo, needed: tuple[str, ...]) -> list[str]:
         hierarchy = self.config.hierarchy

@@ -11,13 +11,13 @@ the app. Names are percent-decoded as the app's own parser would decode them, so
 
 from __future__ import annotations
 
-from collections import deque
 from urllib.parse import parse_qsl
 
-from starlette.types import Message, Receive, Scope
+from starlette.types import Receive, Scope
 
 from .._limits import MAX_FORM_BODY_BYTES
 from ..exceptions import MCPAuthRequestException, invalid_request
+from .body import BodyTooLarge, read_body, replay
 
 _NAME = "access_token"
 _RAW_NAME = b"access_token"
@@ -37,45 +37,6 @@ def names_access_token(data: bytes) -> bool:
     return any(name == _NAME for name, _ in fields)
 
 
-async def read_body(receive: Receive, limit: int = MAX_FORM_BODY_BYTES
-                    ) -> tuple[list[Message], bytes]:
-    """The request's messages up to the end of the body (or a disconnect), and the body.
-
-    :raises MCPAuthRequestException: 413 when the body is longer than ``limit`` bytes.
-    """
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise MCPAuthRequestException(
-                413, "request_too_large",
-                f"The form body is larger than {limit} bytes, the most this server reads to "
-                "check it.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return messages, b"".join(chunks)
-
-
-def replay(messages: list[Message], receive: Receive) -> Receive:
-    """A ``receive`` that hands out ``messages`` first, then reads on from ``receive``."""
-    pending = deque(messages)
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.popleft()
-        return await receive()
-
-    return replayed
-
-
 async def check_one_method(scope: Scope, receive: Receive, form: bool) -> Receive:
     """Refuse a token sent in the query or the form body as well as in the header.
 
@@ -89,7 +50,13 @@ async def check_one_method(scope: Scope, receive: Receive, form: bool) -> Receiv
         raise invalid_request(TWO_METHODS)
     if not form or scope["type"] != "http":
         return receive
-    messages, body = await read_body(receive)
-    if names_access_token(body):
+    try:
+        messages, body = await read_body(receive, MAX_FORM_BODY_BYTES)
+    except BodyTooLarge as error:
+        raise MCPAuthRequestException(
+            413, "request_too_large",
+            f"The form body is larger than {error.limit} bytes, the most this server reads to "
+            "check it.") from None
+    if body is not None and names_access_token(body):
         raise invalid_request(TWO_METHODS)
     return replay(messages, receive)
