@@ -81,45 +81,33 @@ _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_no_consta
 
 
 
-def _strings_equal_to(value: Any, counts: dict[str, int]) -> None:
-    # Adds to ``counts`` each key and each string value of ``value`` that is one of its keys.
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if type(item) is dict:
-            for key, inner in item.items():
-                if key in counts:
-                    counts[key] += 1
-                if type(inner) is str:
-                    if inner in counts:
-                        counts[inner] += 1
-                elif type(inner) is dict or type(inner) is list:
-                    todo.append(inner)
-        elif type(item) is list:
-            for inner in item:
-                if type(inner) is str:
-                    if inner in counts:
-                        counts[inner] += 1
-                elif type(inner) is dict or type(inner) is list:
-                    todo.append(inner)
+#: Each deciding key as the bytes of its string token.
+_TOKENS = tuple((key, b'"' + key.encode() + b'"') for key in _DECIDING)
+_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"  # in every 2026-07-28 request's _meta
 
 
-def _no_deciding_key_repeated(body: bytes, parsed: Any) -> bool:
-    """Whether orjson's reading of ``body`` is the only one, as far as ``_DECIDING`` goes.
+def _read_one_way(body: bytes, parsed: Any) -> bool:
+    """Whether no object of ``body`` repeats a deciding key, seen cheaply (False: can't tell).
 
-    Without a backslash in the body, every ``"`` delimits a string, so each occurrence of
-    ``"name"`` is one string token (a key or a value) equal to ``name``. The parsed value then
-    holds as many of them as the body unless an object repeated such a key (the parser kept one
-    of them): counted in the bytes, and in the parsed value only when the bytes have several.
+    Without a backslash in the body, every ``"`` delimits a string, so each ``"name"`` in the
+    bytes is one string token equal to ``name``, a key or a value. When the bytes hold exactly
+    as many as the parsed message shows at the places MCP puts them (the message's ``method``
+    and ``params``, the params' ``name`` or ``uri``, the client info's ``name``), no other
+    token exists, so none was repeated.
     """
-    if b"\\" in body:
+    if type(parsed) is not dict or b"\\" in body:
         return False
-    in_body = {key: body.count(b'"' + key.encode() + b'"') for key in _DECIDING}
-    if max(in_body.values()) <= 1:
-        return True
-    parsed_counts = dict.fromkeys(_DECIDING, 0)
-    _strings_equal_to(parsed, parsed_counts)
-    return all(parsed_counts[key] == in_body[key] for key in _DECIDING)
+    known = {"method": "method" in parsed, "params": "params" in parsed, "name": 0, "uri": 0}
+    params = parsed.get("params")
+    if type(params) is dict:
+        meta = params.get("_meta")
+        client = meta.get(_CLIENT_INFO) if type(meta) is dict else None
+        known["name"] = ("name" in params) + (type(client) is dict and "name" in client)
+        known["uri"] = "uri" in params
+    for key, token in _TOKENS:
+        if body.count(token) != known[key]:
+            return False
+    return True
 
 
 def _parse(body: bytes) -> Any:
@@ -131,7 +119,7 @@ def _parse(body: bytes) -> Any:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise Refusal(400, PARSE_ERROR, "The request body is not JSON.") from None
-    if _no_deciding_key_repeated(body, parsed):
+    if _read_one_way(body, parsed):
         return parsed
     try:
         return _decoder.decode(body.decode("utf-8"))

@@ -154,29 +154,20 @@ def rules_of_server(server: Any, rules: OperationRules) -> None:
     """Add the rules of ``server``'s tools, resources and prompts marked by
     ``requires_scopes`` (an MCP SDK ``MCPServer`` (2.x) or ``FastMCP`` (1.x))."""
     try:
-        tools = server._tool_manager.list_tools()
-        resources = server._resource_manager.list_resources()
-        templates = server._resource_manager.list_templates()
-        prompts = server._prompt_manager.list_prompts()
+        registered = [
+            ("tools/call", server._tool_manager.list_tools(), "name"),
+            ("resources/read", server._resource_manager.list_resources(), "uri"),
+            ("resources/read", server._resource_manager.list_templates(), "uri_template"),
+            ("prompts/get", server._prompt_manager.list_prompts(), "name"),
+        ]
     except AttributeError:
         raise MCPAuthConfigException(
             "invalid_option", "mcp_server must be an MCP SDK MCPServer or FastMCP.") from None
-    for tool in tools:
-        scopes = _scopes_marked_on(getattr(tool, "fn", None))
-        if scopes is not None:
-            rules.add("tools/call", tool.name, scopes)
-    for resource in resources:
-        scopes = _scopes_marked_on(getattr(resource, "fn", None))
-        if scopes is not None:
-            rules.add("resources/read", str(resource.uri), scopes)
-    for template in templates:
-        scopes = _scopes_marked_on(getattr(template, "fn", None))
-        if scopes is not None:
-            rules.add("resources/read", template.uri_template, scopes)
-    for prompt in prompts:
-        scopes = _scopes_marked_on(getattr(prompt, "fn", None))
-        if scopes is not None:
-            rules.add("prompts/get", prompt.name, scopes)
+    for method, operations, name in registered:
+        for operation in operations:
+            scopes = _scopes_marked_on(getattr(operation, "fn", None))
+            if scopes is not None:
+                rules.add(method, str(getattr(operation, name)), scopes)
 
 
 def requires_scopes(scopes: Iterable[str], hierarchy: ScopeHierarchy,
@@ -188,7 +179,7 @@ def requires_scopes(scopes: Iterable[str], hierarchy: ScopeHierarchy,
     def check() -> None:
         info = current()
         held = info.scopes if info is not None else ()
-        missing = [scope for scope in needed if not hierarchy.grants(held, scope)]
+        missing = hierarchy.missing(held, needed)
         if missing:
             raise MCPAuthBearerAuthException(
                 BearerAuthExceptionCode.MISSING_REQUIRED_SCOPES,

@@ -115,7 +115,18 @@ class ScopeHierarchy:
 
     def grants(self, held: Sequence[str], scope: str) -> bool:
         """Whether scopes ``held`` grant ``scope`` (itself or through the hierarchy)."""
-        return any(s in held for s in self.requirement(scope))
+        return not self.missing(held, (scope,))
+
+    def missing(self, held: Sequence[str], needed: Sequence[str]) -> list[str]:
+        """The scopes of ``needed`` that scopes ``held`` do not grant."""
+        missing = []
+        for scope in needed:
+            for granting in self.requirement(scope):
+                if granting in held:
+                    break
+            else:
+                missing.append(scope)
+        return missing
 
 
 #: The hierarchy of a server that declares none: every scope grants only itself.

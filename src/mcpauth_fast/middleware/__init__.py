@@ -268,15 +268,11 @@ class BearerAuthMiddleware:
             return None
         needed = rules.scopes_for(operations)
         if needed:
-            missing = self._missing(info, needed)
+            missing = self.config.hierarchy.missing(info.scopes, needed)
             if missing:
                 await self._refuse_operation(needed, missing, scope, send)
                 return None
         return replay(messages, receive)
-
-    def _missing(self, info: AuthInfo, needed: tuple[str, ...]) -> list[str]:
-        hierarchy = self.config.hierarchy
-        return [scope for scope in needed if not hierarchy.grants(info.scopes, scope)]
 
     async def _refuse_operation(self, needed: tuple[str, ...], missing: list[str],
                                 scope: Scope, send: Send) -> None:
