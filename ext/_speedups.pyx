@@ -28,7 +28,7 @@ from mcpauth_fast._limits import (
     MAX_KID_LENGTH,
     MAX_SIGNATURE_SEGMENT,
 )
-from mcpauth_fast._speedups_py import FORM_BODY, ORIGIN_HEADER, Unverified
+from mcpauth_fast._speedups_py import Unverified
 from mcpauth_fast.exceptions import (
     BearerAuthExceptionCode as _Code,
     MCPAuthBearerAuthException as _BearerError,
@@ -98,7 +98,6 @@ include "_base64url.pxi"
 include "_jws.pxi"
 include "_claims.pxi"
 include "_cache.pxi"
-include "_request.pxi"
 
 
 # The steps that run once per distinct header, or per distinct token on a path where the
@@ -108,7 +107,6 @@ ecdsa_der = _py.ecdsa_der
 extract_scopes = _py.extract_scopes
 
 for _name in ("find_authorization", "parse_bearer", "bearer_token", "b64url_decode",
-              "decode_jws", "check_time_claims", "auth_info_from_claims", "check_policy",
-              "request_flags"):
+              "decode_jws", "check_time_claims", "auth_info_from_claims", "check_policy"):
     globals()[_name].__doc__ = getattr(_py, _name).__doc__
 del _name

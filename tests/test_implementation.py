@@ -14,7 +14,7 @@ EXPORTED = [
     "find_authorization", "parse_bearer", "bearer_token", "b64url_decode", "decode_jws",
     "check_header", "check_time_claims", "extract_scopes", "check_policy", "TokenCache",
     "TokenChecks", "HEADER_MEMO_SIZE", "auth_info_from_claims", "VerifySteps", "ecdsa_der",
-    "Unverified", "request_flags", "ORIGIN_HEADER", "FORM_BODY",
+    "Unverified",
 ]
 
 

@@ -35,12 +35,10 @@ else:
 # The limits and the record are the twin's in both cases (the compiled module uses them).
 from ._speedups_py import (  # noqa: E402
     DEFAULT_MAX_TOKEN_BYTES,
-    FORM_BODY,
     HEADER_MEMO_SIZE,
     MAX_HEADER_SEGMENT,
     MAX_KID_LENGTH,
     MAX_SIGNATURE_SEGMENT,
-    ORIGIN_HEADER,
     Unverified,
 )
 
@@ -59,7 +57,6 @@ check_policy = _impl.check_policy
 TokenCache = _impl.TokenCache
 VerifySteps = _impl.VerifySteps
 BearerLookup = _impl.BearerLookup
-request_flags = _impl.request_flags
 
 __all__ = [
     "IMPLEMENTATION",
@@ -84,7 +81,4 @@ __all__ = [
     "TokenCache",
     "VerifySteps",
     "BearerLookup",
-    "FORM_BODY",
-    "ORIGIN_HEADER",
-    "request_flags",
 ]

@@ -61,9 +61,6 @@ __all__ = [
     "extract_scopes",
     "find_authorization",
     "parse_bearer",
-    "FORM_BODY",
-    "ORIGIN_HEADER",
-    "request_flags",
 ]
 
 _AUTHORIZATION = b"authorization"
@@ -91,33 +88,6 @@ def find_authorization(headers: Iterable[Any]) -> bytes | None:
                 raise MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_REQUEST)
             found = bytes(value)
     return found
-
-
-#: ``request_flags`` bits: an ``Origin`` header; a ``content-type`` of a form body.
-ORIGIN_HEADER = 1
-FORM_BODY = 2
-_ORIGIN = b"origin"
-_CONTENT_TYPE = b"content-type"
-_FORM_TYPE = b"application/x-www-form-urlencoded"
-
-
-def request_flags(headers: Iterable[Any]) -> int:
-    """What of a request needs a look beyond its token, from raw ASGI ``scope["headers"]``.
-
-    ``ORIGIN_HEADER`` when an ``origin`` header is present; ``FORM_BODY`` when a
-    ``content-type`` value starts with ``application/x-www-form-urlencoded`` (after spaces and
-    tabs); 0 for the common request. Names and the media type are compared
-    case-insensitively.
-    """
-    flags = 0
-    for name, value in headers:
-        n = len(name)
-        if n == 6 and name.lower() == _ORIGIN:
-            flags |= ORIGIN_HEADER
-        elif (n == 12 and name.lower() == _CONTENT_TYPE
-              and value.lstrip(b" \t")[:33].lower() == _FORM_TYPE):
-            flags |= FORM_BODY
-    return flags
 
 
 def parse_bearer(value: bytes | None, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> str:

@@ -22,13 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._accel import (
     DEFAULT_MAX_TOKEN_BYTES,
-    FORM_BODY,
-    ORIGIN_HEADER,
     BearerLookup,
     bearer_token,
     check_policy,
     find_authorization,
-    request_flags,
 )
 from ..challenge import Challenge
 from ..exceptions import (
@@ -48,6 +45,7 @@ from ..scopes import FLAT, ScopeHierarchy, challenged, requirements
 from ..types import AuthInfo
 from ..verifier import JwtVerifier, VerifyJwt
 from .body import BodyTooLarge, read_body, replay
+from .request_flags import FORM_BODY, ORIGIN_HEADER, request_flags
 from .token_methods import check_one_method
 
 logger = logging.getLogger("mcpauth_fast.middleware")
