@@ -69,6 +69,12 @@ bench-e2e: $(BENCH_STAMP)
 bench-instructions: $(BENCH_STAMP)
 	bench/run_e2e.sh $(PY) instructions
 
+# Issue 15's bars, in process under callgrind: a tools/call with a per-tool rule against a
+# route-level rule only, on the MCP SDK app and a minimal app (~7 min; needs valgrind).
+.PHONY: bench-operations
+bench-operations: $(BENCH_STAMP)
+	$(PY) bench/operations_instructions.py
+
 # Hostile tokens mixed under locust against the fast app, bounded by HOSTILE_SECONDS; exit 1 on
 # a 5xx, a wrong decision, a request error, RSS growth or a traceback/token in the server log.
 HOSTILE_SECONDS ?= 120
