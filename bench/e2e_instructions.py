@@ -40,7 +40,6 @@ import http.client
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from callgrind import callgrind_control, dumped_total  # noqa: E402
 from e2e_apps import CONTENDERS  # noqa: E402  (bench/ is not a package)
 from e2e_report import write_report  # noqa: E402
 from e2e_server import AUDIENCE, SCOPE, Server, app_versions, log  # noqa: E402
@@ -84,19 +84,8 @@ def send_requests(port: int, tokens: list[str], connections: int) -> None:
         list(pool.map(one_connection, [s for s in shares if s]))
 
 
-def callgrind_control(pid: int, command: str) -> None:
-    """``callgrind_control -z`` (zero the counters) or ``-d`` (dump them) of a running server."""
-    subprocess.run(["callgrind_control", command, str(pid)], check=True, timeout=120,
-                   capture_output=True)
 
 
-def dumped_total(out: Path, dump: int) -> int:
-    """The instruction total (``summary:``) of callgrind's ``dump``-th dump file."""
-    path = out.with_name(f"{out.name}.{dump}")
-    for line in path.read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no summary in {path}")
 
 
 def count(issuer: Any, workdir: Path, name: str, app: str, tokens: list[str], warmup: int,

@@ -95,6 +95,10 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from callgrind import callgrind_control, dumped_total  # noqa: E402  (bench/ is not a package)
+
 DEFAULT_OUT = BENCH / "results" / "operations-instructions.json"
 
 AUDIENCE = "http://127.0.0.1:8000/mcp"
@@ -415,17 +419,8 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def callgrind_control(pid: int, command: str) -> None:
-    subprocess.run(["callgrind_control", command, str(pid)], check=True, timeout=300,
-                   capture_output=True)
 
 
-def dumped_total(out: Path, dump: int) -> int:
-    path = out.with_name(f"{out.name}.{dump}")
-    for line in path.read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no summary in {path}")
 
 
 def counted_session(workdir: Path, slug: str, child_args: list[str],
