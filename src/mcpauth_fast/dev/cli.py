@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,10 @@ def _run_issuer(args: argparse.Namespace) -> int:
         print(f"jwks_uri: {issuer.jwks_uri}")
         print("mint a token: mcpauth-fast token --aud <your MCP server URL>; Ctrl-C to stop",
               flush=True)
-        threading.Event().wait()
+        while True:
+            # Woken twice a second: Ctrl-C's handler runs in the main thread, but the kernel may
+            # deliver the signal to the server's thread, which does not wake a blocked wait.
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
