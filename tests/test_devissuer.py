@@ -248,6 +248,9 @@ def test_cli_issuer_runs_until_ctrl_c(state_dir: Path, http: httpx.Client) -> No
         [sys.executable, "-m", "mcpauth_fast", "issuer", "--port", "0",
          "--state-dir", str(state_dir)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a test run started in the background by a shell without job
+        # control inherits SIGINT ignored, and an ignored SIGINT stays ignored in the child.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     try:
         assert process.stdout is not None
