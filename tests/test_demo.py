@@ -22,12 +22,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [[], ["--opaque"]], ids=["jwt", "opaque"])
+def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path,
+                                                        options: list[str]) -> None:
     env = {**os.environ, "MCPAUTH_FAST_DEV_DIR": str(tmp_path)}
     port, issuer_port = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "mcpauth_fast", "demo", "--port", str(port),
-         "--issuer-port", str(issuer_port)],
+         "--issuer-port", str(issuer_port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         command = None
@@ -42,6 +44,8 @@ def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path) -> None:
                 command = shlex.split(line.strip())
         assert command is not None, "".join(lines)
         assert command[1:3] == ["call", f"http://127.0.0.1:{port}/mcp"]
+        token = command[command.index("--token") + 1]
+        assert token.startswith("mcpo_") == bool(options)
         # The printed program is the console script; run the same thing through this Python.
         result = subprocess.run([sys.executable, "-m", "mcpauth_fast", *command[1:]],
                                 capture_output=True, text=True, timeout=60, env=env)

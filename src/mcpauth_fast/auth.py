@@ -25,11 +25,12 @@ from .exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
 )
+from .introspection import AutoVerifier, ClientAuth, IntrospectionVerifier
 from .jsonrpc import DEFAULT_MAX_BODY_BYTES
 from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
 from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
-from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig
+from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig, TokenVerifier
 from .middleware.create_bearer_auth import validate_issuer_url
 from .operations import OperationRules, requires_scopes, rules_of_server
 from .origin import OriginPolicy
@@ -66,6 +67,27 @@ _REMOTE_JWKS_OPTIONS = {
     "max_bytes": "max_bytes",
     "max_size": "max_bytes",
 }
+
+# introspection= keys -> ClientAuth args (the first group) and IntrospectionVerifier args.
+_CLIENT_AUTH_OPTIONS = {
+    "client_id": "client_id",
+    "client_secret": "client_secret",
+    "private_key": "private_key",
+    "auth_method": "method",
+    "signing_alg": "signing_alg",
+    "key_id": "key_id",
+    "assertion_audience": "assertion_audience",
+}
+_INTROSPECTION_OPTIONS = {
+    **_CLIENT_AUTH_OPTIONS,
+    "endpoint": "endpoint",
+    "timeout": "timeout",
+    "max_cache_seconds": "max_cache_seconds",
+    "inactive_cache_seconds": "inactive_cache_seconds",
+    "max_concurrency": "max_concurrency",
+    "max_bytes": "max_bytes",
+}
+_MODES = ("jwt", "introspection", "auto")
 
 
 def _config_error(message: str) -> MCPAuthAuthServerException:
@@ -138,6 +160,7 @@ class MCPAuth:
         self._http = SharedHttpClient()
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
+        self._introspectors: dict[tuple[Any, ...], IntrospectionVerifier] = {}
 
     @property
     def auth_info(self) -> AuthInfo | None:
@@ -208,9 +231,66 @@ class MCPAuth:
             self._verifiers[key] = verifier
         return verifier
 
+    def _introspection_verifier(self, servers: list[AnyServerConfig], leeway: float,
+                                options: dict[str, Any], cache_size: int,
+                                max_token_bytes: int) -> IntrospectionVerifier:
+        options = dict(options)
+        auth_options = {name: options.pop(name) for name in list(options)
+                        if name in _CLIENT_AUTH_OPTIONS.values()}
+        endpoint: str | None = options.pop("endpoint", None)
+        issuers = frozenset(issuer for s in servers for issuer in trusted_issuers(s))
+        key = (tuple(issuer_of(s) for s in servers), endpoint, leeway, cache_size,
+               max_token_bytes, tuple(sorted((k, repr(v)) for k, v in options.items())),
+               tuple(sorted((k, repr(v)) for k, v in auth_options.items())))
+        verifier = self._introspectors.get(key)
+        if verifier is not None:
+            return verifier
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise MCPAuthConfigException("invalid_option",
+                                         "introspection endpoint must be a URL string.")
+        auth = ClientAuth(auth_options.pop("client_id", ""), **auth_options)
+        default_issuer = issuer_of(servers[0]) if len(servers) == 1 else None
+        target: str | Callable[[], Any]
+        if endpoint is not None:
+            target = endpoint
+        elif len(servers) > 1:
+            raise MCPAuthConfigException(
+                "invalid_option", "With several authorization servers, introspection needs "
+                "its `endpoint` in configuration.")
+        elif isinstance(servers[0], AuthServerDiscoveryConfig):
+            discovery = servers[0]
+
+            async def discovered() -> tuple[str, str]:
+                resolved = await discovery.resolve()
+                found = resolved.metadata.introspection_endpoint
+                if not found:
+                    raise MCPAuthAuthServerException(
+                        AuthServerExceptionCode.MISSING_INTROSPECTION_ENDPOINT)
+                return found, resolved.metadata.issuer
+
+            target = discovered
+        else:
+            found = servers[0].metadata.introspection_endpoint
+            if not found:
+                raise MCPAuthAuthServerException(
+                    AuthServerExceptionCode.MISSING_INTROSPECTION_ENDPOINT)
+            target = found
+        if isinstance(target, str):
+            warn_if_insecure(target)
+        try:
+            verifier = IntrospectionVerifier(
+                target, auth, issuers=issuers, default_issuer=default_issuer, leeway=leeway,
+                cache_size=cache_size, max_token_bytes=max_token_bytes, client=self._http,
+                **options)
+        except (TypeError, ValueError) as exc:
+            raise MCPAuthConfigException("invalid_option",
+                                         f"Invalid introspection option: {exc}") from None
+        self._introspectors[key] = verifier
+        return verifier
+
     def bearer_auth_middleware(
         self,
-        mode_or_verify: Literal["jwt"] | CustomVerifier,
+        mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
         audience: str | Sequence[str] | None = None,
         required_scopes: Sequence[str] | None = None,
         show_error_details: bool = False,
@@ -220,6 +300,7 @@ class MCPAuth:
         algorithms: Sequence[str] | None = None,
         jwt_verify: dict[str, Any] | None = None,
         remote_jwks: dict[str, Any] | None = None,
+        introspection: dict[str, Any] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
         operation_scopes: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
         mcp_server: Any = None,
@@ -228,9 +309,11 @@ class MCPAuth:
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
 
-        :param mode_or_verify: ``"jwt"`` (verify JWTs with the issuers' JWKS) or a sync or
-            async ``token -> AuthInfo`` callable; issuer, audience and scopes are checked on
-            its result too.
+        :param mode_or_verify: ``"jwt"`` (verify JWTs with the issuers' JWKS),
+            ``"introspection"`` (ask the authorization server, RFC 7662), ``"auto"`` (a JWS of
+            a trusted issuer as in "jwt", any other token introspected) or a sync or async
+            ``token -> AuthInfo`` callable; issuer, audience and scopes are checked on its
+            result too.
         :param audience: accepted ``aud`` value(s) (RFC 8707). In resource-server mode the
             resource itself is the default.
         :param required_scopes: scopes every request needs (403 names all that are missing).
@@ -241,6 +324,13 @@ class MCPAuth:
         :param jwt_verify: ``clock_tolerance``, ``typ``, ``required_claims``,
             ``max_token_age``, ``require_exp``, ``max_token_bytes``.
         :param remote_jwks: ``timeout``, ``cache_max_age``, ``cooldown``, ``max_bytes``.
+        :param introspection: for "introspection" and "auto": ``client_id`` and
+            ``client_secret`` or ``private_key`` (required); ``auth_method``
+            (``client_secret_basic``, ``client_secret_post``, ``private_key_jwt``),
+            ``signing_alg``, ``key_id``, ``assertion_audience``; ``endpoint`` (default the
+            metadata's ``introspection_endpoint``), ``timeout`` (5 s),
+            ``max_cache_seconds`` (60 s: the revocation delay accepted),
+            ``inactive_cache_seconds`` (10 s), ``max_concurrency`` (16), ``max_bytes``.
         :param cache_size: verified tokens kept in memory (0 disables the cache).
         :param operation_scopes: scopes per MCP operation, beyond ``required_scopes``:
             ``{"tools": {name: scopes}, "resources": {uri, template or prefix*: scopes},
@@ -252,7 +342,8 @@ class MCPAuth:
         :param allowed_origins: browser origins allowed besides the request's own and the
             resource's (``"https://app.example.com"``, ``"null"``); any other ``Origin``
             gets 403 before any token work (DNS rebinding).
-        :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri``.
+        :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri`` or
+            ``introspection_endpoint``.
         :raises MCPAuthConfigException: unknown options, an invalid scope, an allowed origin
             that is not one.
         """
@@ -266,18 +357,43 @@ class MCPAuth:
             validate_issuer_url(issuer_of(server))
         jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
         remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
-        if mode_or_verify == "jwt":
+        introspection_options = _translate(introspection, _INTROSPECTION_OPTIONS,
+                                           "introspection")
+        is_mode = isinstance(mode_or_verify, str) and mode_or_verify in _MODES
+        if introspection_options and not (is_mode and mode_or_verify != "jwt"):
+            raise MCPAuthConfigException(
+                "invalid_option", "`introspection` options are for the 'introspection' and "
+                "'auto' modes.")
+        verifier: TokenVerifier | CustomVerifier
+        if is_mode and mode_or_verify != "jwt":
+            if not introspection_options:
+                raise MCPAuthConfigException(
+                    "invalid_option", f"The '{mode_or_verify}' mode needs `introspection` "
+                    "options (client_id and client_secret or private_key).")
+            token_leeway = jwt_options.get("leeway", leeway)
+            introspector = self._introspection_verifier(
+                servers, token_leeway, introspection_options, cache_size,
+                jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES))
+            verifier = introspector
+            if mode_or_verify == "auto":
+                jwt_verifier = self._jwt_verifier(
+                    servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
+                    remote_options, cache_size)
+                verifier = AutoVerifier(jwt_verifier, introspector, frozenset(
+                    issuer for s in servers for issuer in trusted_issuers(s)))
+            max_token_bytes = verifier.max_token_bytes
+        elif mode_or_verify == "jwt":
             jwt_verifier = self._jwt_verifier(
                 servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
                 remote_options, cache_size)
-            verifier: JwtVerifier | CustomVerifier = jwt_verifier
+            verifier = jwt_verifier
             max_token_bytes = jwt_verifier.max_token_bytes
         elif callable(mode_or_verify):
             verifier = mode_or_verify
             max_token_bytes = jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)
         else:
-            raise ValueError(
-                "mode_or_verify must be 'jwt' or a callable function that verifies tokens.")
+            raise ValueError("mode_or_verify must be 'jwt', 'introspection', 'auto' or a "
+                             "callable function that verifies tokens.")
         # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
         if isinstance(audience, str) and audience:
             audiences: frozenset[str] | None = Audiences([audience])
@@ -301,7 +417,7 @@ class MCPAuth:
             # exact value; a custom verifier has no such source, so it gets the exact config.
             issuers=frozenset(
                 issuer for s in servers
-                for issuer in (trusted_issuers(s) if mode_or_verify == "jwt" else [issuer_of(s)])
+                for issuer in (trusted_issuers(s) if is_mode else [issuer_of(s)])
             ),
             audiences=audiences,
             required_scopes=scopes,
@@ -312,7 +428,7 @@ class MCPAuth:
             operation_scopes=operation_scopes,
             mcp_server=mcp_server,
             max_body_bytes=max_body_bytes,
-            on_startup=self.prefetch if mode_or_verify == "jwt" else None,
+            on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") else None,
             on_shutdown=self.aclose,
             origins=origins,
         )

@@ -70,6 +70,7 @@ class AuthServerExceptionCode(str, Enum):
     INVALID_SERVER_METADATA = "invalid_server_metadata"
     INVALID_SERVER_CONFIG = "invalid_server_config"
     MISSING_JWKS_URI = "missing_jwks_uri"
+    MISSING_INTROSPECTION_ENDPOINT = "missing_introspection_endpoint"
 
 
 auth_server_exception_description: dict[AuthServerExceptionCode, str] = {
@@ -79,6 +80,9 @@ auth_server_exception_description: dict[AuthServerExceptionCode, str] = {
     ),
     AuthServerExceptionCode.MISSING_JWKS_URI: (
         "The server metadata does not contain a JWKS URI, which is required for JWT verification."
+    ),
+    AuthServerExceptionCode.MISSING_INTROSPECTION_ENDPOINT: (
+        "The server metadata does not contain an introspection endpoint, and none is configured."
     ),
 }
 
@@ -252,6 +256,22 @@ class MCPAuthKeysUnavailableException(MCPAuthException):
             cause,
         )
         self.retry_after = retry_after
+
+
+class MCPAuthIntrospectionUnavailableException(MCPAuthKeysUnavailableException):
+    """The introspection endpoint cannot answer right now (timeout, connection error, 5xx,
+    a body that is not a JSON object, a refusal of our client credentials), and no answer
+    for the token is cached.
+
+    A ``MCPAuthKeysUnavailableException``: answered the same way, 503 with ``Retry-After``,
+    never 401.
+    """
+
+    def __init__(self, retry_after: int = 1, cause: Any = None) -> None:
+        super().__init__(retry_after, cause)
+        self.message = ("The authorization server cannot be asked about the token right now. "
+                        "Please retry later.")
+        self.args = (self.message,)
 
 
 class MCPAuthRequestException(MCPAuthException):

@@ -1,6 +1,7 @@
 """The ``mcpauth-fast`` command (also ``python -m mcpauth_fast``).
 
-- ``token``: print one access token minted with the development keys, so that
+- ``token``: print one access token minted with the development keys (or, with
+  ``--opaque``, an opaque one the dev issuer introspects), so that
   ``TOKEN=$(mcpauth-fast token --aud ...)`` works;
 - ``issuer``: run the development issuer in the foreground until Ctrl-C;
 - ``demo``: the dev issuer plus an MCP server with a ``whoami`` tool behind bearer auth;
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .issuer import DevIssuer
-from .keystore import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, mint_token
+from .keystore import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, mint_token, recorded_issuer
+from .opaque import CLIENT_FILE, OpaqueTokens
 
 if TYPE_CHECKING:
     _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -91,6 +93,10 @@ def _add_token_command(commands: _Commands) -> None:
     parser.add_argument("--claim", action="append", default=[], type=_claim, metavar="NAME=VALUE",
                         help="an extra claim; VALUE is parsed as JSON when it is JSON "
                              "(numbers, true, lists), else taken as a string; repeatable")
+    parser.add_argument("--opaque", action="store_true",
+                        help="an opaque token (random; its claims kept in the state dir, "
+                             "answered for by the dev issuer's /introspect until it expires "
+                             "or is revoked) instead of a JWT")
     _add_state_dir(parser)
     parser.set_defaults(handler=_run_token)
 
@@ -123,6 +129,12 @@ def _claim(text: str) -> tuple[str, Any]:
 
 def _run_token(args: argparse.Namespace) -> int:
     audience: list[str] | None = args.aud
+    aud = audience[0] if audience and len(audience) == 1 else audience
+    if args.opaque:
+        issuer = args.issuer or recorded_issuer(args.state_dir) or DEFAULT_ISSUER
+        print(OpaqueTokens(args.state_dir).mint(
+            issuer, sub=args.sub, scope=args.scope, aud=aud, ttl=args.ttl, **dict(args.claim)))
+        return 0
     token = mint_token(
         args.state_dir, args.issuer, sub=args.sub, scope=args.scope,
         aud=audience[0] if audience and len(audience) == 1 else audience,
@@ -152,8 +164,12 @@ def _run_issuer(args: argparse.Namespace) -> int:
         issuer.start()
         print(f"issuer:   {issuer.issuer}")
         print(f"jwks_uri: {issuer.jwks_uri}")
-        print("mint a token: mcpauth-fast token --aud <your MCP server URL>; Ctrl-C to stop",
-              flush=True)
+        client_id, _ = issuer.client_credentials
+        print(f"introspection_endpoint: {issuer.introspection_endpoint}  (client {client_id}, "
+              f"secret in {issuer.state_dir / CLIENT_FILE})")
+        print(f"revocation_endpoint: {issuer.revocation_endpoint}")
+        print("mint a token: mcpauth-fast token --aud <your MCP server URL> [--opaque]; "
+              "Ctrl-C to stop", flush=True)
         while True:
             # Woken twice a second: Ctrl-C's handler runs in the main thread, but the kernel may
             # deliver the signal to the server's thread, which does not wake a blocked wait.
@@ -178,6 +194,9 @@ def _add_demo_command(commands: _Commands) -> None:
                         help="port of the MCP server on 127.0.0.1 (default: 8000)")
     parser.add_argument("--issuer-port", type=int, default=DEFAULT_PORT,
                         help=f"port of the dev issuer on 127.0.0.1 (default: {DEFAULT_PORT})")
+    parser.add_argument("--opaque", action="store_true",
+                        help="hand out an opaque token, checked by introspection at the dev "
+                             "issuer (the server runs in 'auto' mode: JWTs work too)")
     _add_state_dir(parser)
     parser.set_defaults(handler=_run_demo)
 
@@ -185,7 +204,7 @@ def _add_demo_command(commands: _Commands) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    return run(args.port, args.issuer_port, args.state_dir)
+    return run(args.port, args.issuer_port, args.state_dir, opaque=args.opaque)
 
 
 # --- call --------------------------------------------------------------------------------

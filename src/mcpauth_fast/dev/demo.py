@@ -3,7 +3,9 @@
 The MCP server (SDK 2.x ``MCPServer``, streamable HTTP) has one tool, ``whoami``, that answers
 with what ``mcp_auth.auth_info`` says about the caller. It runs in resource-server mode
 (RFC 9728): the resource is the server's URL and the token's audience; its one trusted issuer
-is the dev issuer, discovered lazily through its OIDC metadata.
+is the dev issuer, discovered lazily through its OIDC metadata. With ``--opaque`` the server
+runs in "auto" mode, introspecting (RFC 7662) the opaque token it prints at the dev issuer
+with the development client's credentials; JWTs are still verified locally.
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ from ..config import (
 DEMO_SCOPES = ("read", "write")
 
 
-def build_app(resource: str, issuer: str) -> Starlette:
-    """The demo ASGI app: RFC 9728 metadata routes, and ``/mcp`` behind the bearer middleware."""
+def build_app(resource: str, issuer: str,
+              introspection: dict[str, Any] | None = None) -> Starlette:
+    """The demo ASGI app: RFC 9728 metadata routes, and ``/mcp`` behind the bearer middleware.
+
+    :param introspection: ``introspection=`` options: "auto" mode instead of "jwt".
+    """
     from mcp.server.mcpserver import MCPServer
 
     mcp = MCPServer("mcpauth-fast demo")
@@ -49,8 +55,12 @@ def build_app(resource: str, issuer: str) -> Starlette:
                 "scopes": list(info.scopes), "jti": info.claims.get("jti")}
 
     mcp_app = mcp.streamable_http_app()
-    bearer_auth = mcp_auth.bearer_auth_middleware("jwt", resource=resource,
-                                                  required_scopes=["read"])
+    if introspection is None:
+        bearer_auth = mcp_auth.bearer_auth_middleware("jwt", resource=resource,
+                                                      required_scopes=["read"])
+    else:
+        bearer_auth = mcp_auth.bearer_auth_middleware(
+            "auto", resource=resource, required_scopes=["read"], introspection=introspection)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,8 +78,10 @@ def build_app(resource: str, issuer: str) -> Starlette:
     )
 
 
-def run(port: int, issuer_port: int, state_dir: str | None) -> int:
+def run(port: int, issuer_port: int, state_dir: str | None, opaque: bool = False) -> int:
     """Start the dev issuer and the MCP server; print a token and a command; serve until Ctrl-C.
+
+    :param opaque: print an opaque token (introspected) instead of a JWT.
 
     :raises RuntimeError: uvicorn or the MCP SDK 2.x is not installed (the ``demo`` extra).
     """
@@ -84,13 +96,21 @@ def run(port: int, issuer_port: int, state_dir: str | None) -> int:
 
     resource = f"http://127.0.0.1:{port}/mcp"
     with DevIssuer(port=issuer_port, state_dir=state_dir) as issuer:
-        token = issuer.mint(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource, ttl=3600)
-        app = build_app(resource, issuer.issuer)
+        introspection = None
+        if opaque:
+            token = issuer.mint_opaque(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource,
+                                       ttl=3600)
+            client_id, secret = issuer.client_credentials
+            introspection = {"client_id": client_id, "client_secret": secret}
+        else:
+            token = issuer.mint(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource, ttl=3600)
+        app = build_app(resource, issuer.issuer, introspection)
         command = [sys.argv[0] if sys.argv[0].endswith("mcpauth-fast") else "mcpauth-fast",
                    "call", resource, "whoami", "--token", token, "--get", "subject"]
         print(f"dev issuer:  {issuer.issuer}  (JWKS {issuer.jwks_uri})")
         print(f"MCP server:  {resource}  (tool: whoami; needs scope 'read')")
-        print(f"token for alice, scopes {' '.join(DEMO_SCOPES)}, valid 1 hour:\n{token}\n")
+        kind = "opaque token (introspected)" if opaque else "token"
+        print(f"{kind} for alice, scopes {' '.join(DEMO_SCOPES)}, valid 1 hour:\n{token}\n")
         print("call whoami with it (prints the subject):")
         print("  " + shlex.join(command), flush=True)
         print("\nCtrl-C stops the demo.", flush=True)

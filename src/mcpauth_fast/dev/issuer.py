@@ -1,9 +1,12 @@
-"""The embedded development issuer: discovery metadata and a JWKS endpoint over HTTP, minting.
+"""The embedded development issuer: discovery metadata, a JWKS, introspection, revocation.
 
 For local development and the demo, so that no external identity provider is needed. The
 issuer serves the development keys of :mod:`mcpauth_fast.dev.keystore` (persisted in a state
-directory, one key per algorithm), which signs with :mod:`mcpauth_fast.dev.signing`. It binds to
-the loopback interface only: it signs whatever it is asked to.
+directory, one key per algorithm), which signs with :mod:`mcpauth_fast.dev.signing`. It also
+mints opaque tokens (:mod:`mcpauth_fast.dev.opaque`) and answers for them at ``/introspect``
+(RFC 7662) until they expire or are revoked at ``/revoke`` (RFC 7009); both endpoints take
+the development client's ``client_secret_basic`` or ``client_secret_post``. It binds to the
+loopback interface only: it signs whatever it is asked to.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,7 @@ from .keystore import (
     _write_file,
     recorded_issuer,
 )
+from .opaque import CLIENT_AUTH_METHODS, OpaqueTokens, dev_client_credentials
 
 if TYPE_CHECKING:
     import uvicorn
@@ -104,6 +108,27 @@ class DevIssuer:
         return self._issuer
 
     @property
+    def opaque(self) -> OpaqueTokens:
+        """The opaque tokens of ``state_dir``."""
+        return OpaqueTokens(self.state_dir)
+
+    @property
+    def client_credentials(self) -> tuple[str, str]:
+        """``(client_id, client_secret)`` for ``/introspect`` and ``/revoke``, created in
+        ``state_dir/client.json`` on first use."""
+        return dev_client_credentials(self.state_dir)
+
+    @property
+    def introspection_endpoint(self) -> str:
+        """The URL of ``/introspect``. :raises RuntimeError: as :attr:`issuer`."""
+        return f"{self.issuer.rstrip('/')}/introspect"
+
+    @property
+    def revocation_endpoint(self) -> str:
+        """The URL of ``/revoke``. :raises RuntimeError: as :attr:`issuer`."""
+        return f"{self.issuer.rstrip('/')}/revoke"
+
+    @property
     def jwks_uri(self) -> str:
         """The URL of the JWKS. :raises RuntimeError: as :attr:`issuer`."""
         return f"{self.issuer.rstrip('/')}/jwks"
@@ -126,15 +151,23 @@ class DevIssuer:
             "scopes_supported": list(self.scopes),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(DEV_ALGORITHMS),
+            "introspection_endpoint": self.introspection_endpoint,
+            "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
+            "revocation_endpoint": self.revocation_endpoint,
+            "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         }
 
     def asgi_app(self) -> ASGIApp:
-        """The Starlette app serving the two discovery documents and ``/jwks``.
+        """The Starlette app serving the two discovery documents, ``/jwks``, ``/introspect``
+        and ``/revoke``.
 
         :raises RuntimeError: as :attr:`issuer`.
         """
         if self._app is None:
-            self._app = _build_app(self.metadata(), self.jwks())
+            from .endpoints import build_app
+
+            self._app = build_app(self.metadata(), self.jwks(), self.opaque,
+                                  self.client_credentials, JWKS_MAX_AGE)
         return self._app
 
     def mint(
@@ -154,6 +187,21 @@ class DevIssuer:
         return self.keys.sign_token(
             _access_token_claims(self.issuer, sub, scope, aud, ttl, claims), alg
         )
+
+    def mint_opaque(
+        self, sub: str = "alice", scope: str | Iterable[str] | None = "read write",
+        aud: str | list[str] | None = None, ttl: float = 3600, **claims: Any,
+    ) -> str:
+        """Mint an opaque access token: random, its claims kept in ``state_dir``, answered
+        for at ``/introspect`` until ``exp`` or a revocation. Parameters as :meth:`mint`.
+
+        :raises RuntimeError: as :attr:`issuer`.
+        """
+        return self.opaque.mint(self.issuer, sub, scope, aud, ttl, **claims)
+
+    def revoke(self, token: str) -> bool:
+        """Revoke an opaque token (as ``/revoke`` does); return whether it was known."""
+        return self.opaque.revoke(token)
 
     def start(self) -> None:
         """Serve in a background thread; return once connections are accepted.
@@ -237,28 +285,3 @@ class DevIssuer:
                         tb: TracebackType | None) -> None:
         await asyncio.to_thread(self.stop)
 
-
-def _build_app(metadata: Mapping[str, Any], jwks: Mapping[str, Any]) -> ASGIApp:
-    # Imported here so that minting a token (the CLI) does not pay for Starlette.
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    metadata_body = json.dumps(metadata).encode()
-    jwks_body = json.dumps(jwks).encode()
-    # Public documents; CORS lets browser-based MCP clients (the inspector) read them.
-    cors = {"access-control-allow-origin": "*"}
-
-    async def serve_metadata(request: Request) -> Response:
-        return Response(metadata_body, media_type="application/json", headers=cors)
-
-    async def serve_jwks(request: Request) -> Response:
-        headers = {**cors, "cache-control": f"max-age={JWKS_MAX_AGE}"}
-        return Response(jwks_body, media_type="application/json", headers=headers)
-
-    return Starlette(routes=[
-        Route("/.well-known/openid-configuration", serve_metadata, methods=["GET"]),
-        Route("/.well-known/oauth-authorization-server", serve_metadata, methods=["GET"]),
-        Route("/jwks", serve_jwks, methods=["GET"]),
-    ])

@@ -37,6 +37,7 @@ from ..exceptions import (
     MCPAuthTokenVerificationException,
     MCPAuthTokenVerificationExceptionCode,
 )
+from ..introspection import AutoVerifier, IntrospectionVerifier
 from ..jsonrpc import DEFAULT_MAX_BODY_BYTES, INVALID_REQUEST, Refusal, check_headers, operations_of
 from ..mcp_compat import sdk_auth_context_var, sdk_user
 from ..operations import OperationRules, marked_functions, rules_of_server
@@ -51,13 +52,18 @@ from .token_methods import check_one_method
 logger = logging.getLogger("mcpauth_fast.middleware")
 
 CustomVerifier = Callable[[str], AuthInfo | Awaitable[AuthInfo]]
+#: The verifiers of the built-in modes ("jwt", "introspection", "auto"): each has a ``cache``
+#: (a ``TokenCache``), ``cached(token)`` and ``verify_uncached(token)``.
+TokenVerifier = JwtVerifier | IntrospectionVerifier | AutoVerifier
+_TOKEN_VERIFIERS = (JwtVerifier, IntrospectionVerifier, AutoVerifier)
 
 
 @dataclass(frozen=True)
 class MiddlewareConfig:
     """Everything one middleware needs, validated before any request arrives.
 
-    :param verifier: a ``JwtVerifier`` ("jwt" mode) or a sync/async ``token -> AuthInfo``.
+    :param verifier: a ``JwtVerifier`` ("jwt" mode), an ``IntrospectionVerifier``
+        ("introspection"), an ``AutoVerifier`` ("auto") or a sync/async ``token -> AuthInfo``.
     :param issuers: trusted issuers (None: no issuer check).
     :param audiences: accepted audiences (None: no audience check).
     :param required_scopes: scopes every request needs.
@@ -71,7 +77,7 @@ class MiddlewareConfig:
     :param origins: the ``Origin`` values accepted (None: the request's own only).
     """
 
-    verifier: JwtVerifier | CustomVerifier
+    verifier: TokenVerifier | CustomVerifier
     issuers: frozenset[str] | None
     audiences: frozenset[str] | None
     required_scopes: tuple[str, ...]
@@ -120,9 +126,9 @@ class BearerAuthMiddleware:
         verifier = config.verifier
         if isinstance(verifier, VerifyJwt):  # create_verify_jwt's function: its async path
             verifier = verifier.verifier
-        self._jwt = verifier if isinstance(verifier, JwtVerifier) else None
+        self._jwt = verifier if isinstance(verifier, _TOKEN_VERIFIERS) else None
         self._custom: CustomVerifier | None = (
-            None if isinstance(verifier, JwtVerifier) else verifier
+            None if isinstance(verifier, _TOKEN_VERIFIERS) else verifier
         )
         self._custom_is_async = self._custom is not None and inspect.iscoroutinefunction(
             self._custom
@@ -288,7 +294,7 @@ class BearerAuthMiddleware:
             MCPAuthBearerAuthExceptionDetails(missing_scopes=missing))
         await self._refuse(error, scope, send, challenge)
 
-    async def _verify_jwt(self, jwt: JwtVerifier, token: str) -> AuthInfo:
+    async def _verify_jwt(self, jwt: TokenVerifier, token: str) -> AuthInfo:
         try:
             return await jwt.verify_uncached(token)  # the caller has just missed the cache
         except MCPAuthException:
