@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-APPS = ("noauth", "floor", "fast", "mcpauth")
+APPS = ("noauth", "floor", "fast", "mcpauth", "fast-opaque")
 #: The contenders of both end-to-end runs, (name, app, tokens): an app and the tokens it is
 #: sent, one repeated ("same") or more than the cache holds ("distinct"). The order of odd
 #: rounds (even rounds run it backwards).
@@ -152,6 +152,25 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
                        Route("/_bench/cache", cache_info, methods=["GET"]))
 
 
+def fast_opaque_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
+    """mcpauth-fast in introspection mode (RFC 7662) against the dev issuer's ``/introspect``,
+    with the dev client's credentials from the issuer's state directory (``E2E_DEV_STATE``);
+    answers are kept for an hour, so a repeated token is served from the local tier."""
+    from mcpauth_fast import MCPAuth, config
+    from mcpauth_fast.dev.opaque import dev_client_credentials
+
+    client_id, client_secret = dev_client_credentials(os.environ["E2E_DEV_STATE"])
+    metadata = {**_metadata(issuer, jwks_uri), "introspection_endpoint": f"{issuer}/introspect"}
+    mcp_auth = MCPAuth(server=config.AuthServerConfig(
+        type=config.AuthServerType.OAUTH,
+        metadata=config.AuthorizationServerMetadata(**metadata)))
+    bearer_auth = mcp_auth.bearer_auth_middleware(
+        "introspection", audience=audience, required_scopes=REQUIRED_SCOPES,
+        introspection={"client_id": client_id, "client_secret": client_secret,
+                       "max_cache_seconds": 3600})
+    return _whoami_app(mcp_auth, bearer_auth)
+
+
 def mcpauth_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
     """mcpauth 0.1.1, configured as the mcpauth-fast app is."""
     from mcpauth import MCPAuth, config
@@ -174,6 +193,8 @@ def build_app(name: str, issuer: str = "", jwks_uri: str = "", audience: str = "
         return floor_app(jwks_uri)
     if name == "fast":
         return fast_app(issuer, jwks_uri, audience)
+    if name == "fast-opaque":
+        return fast_opaque_app(issuer, jwks_uri, audience)
     return mcpauth_app(issuer, jwks_uri, audience)
 
 

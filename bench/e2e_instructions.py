@@ -96,7 +96,7 @@ def count(issuer: Any, workdir: Path, name: str, app: str, tokens: list[str], wa
     """
     out = workdir / f"callgrind-{name}.out"
     wrapper = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}")
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "E2E_DEV_STATE": str(workdir / "issuer")}
     server = Server(app, issuer, None, workdir, name, wrapper=wrapper, start_timeout=300,
                     env=env)
     per_request = []
@@ -140,6 +140,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     pair("fast-distinct", "floor-distinct")
     pair("fast-same", "mcpauth-same")
+    pair("fast-same", "fast-opaque")
     pair("fast-distinct", "mcpauth-distinct")
     return ratios
 
@@ -157,10 +158,18 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Those of bench/e2e.py, and an opaque token (RFC 7662) repeated: served from the local tier.
+INSTRUCTION_CONTENDERS = (*CONTENDERS, ("fast-opaque", "fast-opaque", "opaque"))
+
+
 def make_tokens(issuer: Any, workdir: Path, kinds: set[str], count: int
                 ) -> dict[str, list[str]]:
-    """``count`` requests' tokens of each kind: one token repeated, or distinct tokens."""
+    """``count`` requests' tokens of each kind: one token repeated (a JWS, or an opaque
+    token), or distinct tokens."""
     tokens: dict[str, list[str]] = {}
+    if "opaque" in kinds:
+        tokens["opaque"] = [issuer.mint_opaque(sub="alice", scope=SCOPE, aud=AUDIENCE,
+                                               ttl=3 * 3600)] * count
     if "same" in kinds:
         tokens["same"] = [issuer.mint(sub="alice", scope=SCOPE, aud=AUDIENCE, ttl=3 * 3600)
                           ] * count
@@ -172,7 +181,7 @@ def make_tokens(issuer: Any, workdir: Path, kinds: set[str], count: int
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    names = [c[0] for c in CONTENDERS]
+    names = [c[0] for c in INSTRUCTION_CONTENDERS]
     parser.add_argument("--only", nargs="+", choices=names, default=names,
                         help="contenders to count (noauth is always counted)")
     parser.add_argument("--requests", type=int, default=500, help="requests per batch")
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--requests and --repeats must be at least 1")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt-get install -y valgrind)")
-    chosen = [c for c in CONTENDERS if c[0] == "noauth" or c[0] in args.only]
+    chosen = [c for c in INSTRUCTION_CONTENDERS if c[0] == "noauth" or c[0] in args.only]
     started = time.time()
     workdir = Path(tempfile.mkdtemp(prefix="mcpauth-e2e-instr-"))
     report: dict[str, Any] = {
