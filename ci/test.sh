@@ -12,6 +12,14 @@ py1=.venv-mcp1/bin/python
 "$py" -c "import pytest, atheris" && "$py1" -c "import pytest, mcp" \
   || { echo "ci/test.sh: a tool is missing: run the install step first (make install)" >&2; exit 1; }
 
+# The shared tier's tests start a real redis-server: fail here, saying how to get one.
+if ! command -v redis-server >/dev/null && ! command -v valkey-server >/dev/null; then
+  echo "ci/test.sh: redis-server is missing: run \`make install\` as root (it uses apt-get)," \
+    "or install it: sudo apt-get install redis-server (Debian/Ubuntu), brew install redis" \
+    "(macOS), or put a redis-server/valkey-server on PATH" >&2
+  exit 1
+fi
+
 impl=$(env -u MCPAUTH_FAST_NO_EXTENSIONS "$py" -c "import mcpauth_fast._accel as a; print(a.IMPLEMENTATION)")
 if [ "$impl" != "c" ]; then
   echo "ci/test.sh: the compiled extension did not load (IMPLEMENTATION=$impl)" >&2

@@ -59,6 +59,18 @@ def test_evict_kid(speedups: ModuleType) -> None:
     assert cache.evict_kid(("iss", "nope")) == 0
 
 
+def test_evict_where(speedups: ModuleType) -> None:
+    cache = speedups.TokenCache(8)
+    for n, token in enumerate("abcd"):
+        cache.put(token, n, 1e9)
+    assert cache.evict_where(lambda value: value % 2 == 0) == 2
+    assert cache.get("a", 0.0) is None and cache.get("c", 0.0) is None
+    assert cache.get("b", 0.0) == 1 and cache.get("d", 0.0) == 3
+    assert cache.evict_where(lambda value: False) == 0
+    # A predicate that changes the cache while it runs: the snapshot is dropped all the same.
+    assert cache.evict_where(lambda value: cache.clear() is None) == 2 and len(cache) == 0
+
+
 def test_clear_and_disabled(speedups: ModuleType) -> None:
     cache = speedups.TokenCache(4)
     cache.put("a", 1, 1e9)

@@ -641,6 +641,14 @@ class TokenCache:
             del self._entries[token]
         return len(stale)
 
+    def evict_where(self, predicate: Callable[[Any], object]) -> int:
+        """Drop every entry whose value ``predicate(value)`` is true; return how many were
+        dropped (a revocation's way into the cache: not on the request path)."""
+        stale = [token for token, entry in list(self._entries.items()) if predicate(entry[0])]
+        for token in stale:
+            self._entries.pop(token, None)
+        return len(stale)
+
     def clear(self) -> None:
         """Drop every entry and reset the counters."""
         self._entries.clear()

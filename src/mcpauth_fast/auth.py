@@ -41,6 +41,8 @@ from .routes import (
     resource_metadata_url,
 )
 from .scopes import FLAT, ScopeHierarchy, challenged, scope_tokens
+from .shared import SharedCacheConfig, SharedTier
+from .shared.api import revoke
 from .types import AuthInfo
 from .urls import Audiences, warn_if_insecure
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
@@ -118,8 +120,12 @@ class MCPAuth:
     :param context_var: where ``auth_info`` is kept for the current request.
     :param scope_hierarchy: which scopes imply which (``{"files:write": ["files:read"]}``, or
         a ``ScopeHierarchy`` with a separator rule), for route and operation rules alike.
+    :param shared_cache: a Redis shared by every worker and host: ``{"url": ..., "key":
+        <a secret of 32+ bytes>}`` and the other options of ``SharedCacheConfig``. Verified
+        results are shared behind each worker's own cache, and ``revoke`` reaches them all.
     :raises MCPAuthAuthServerException: neither or both modes, duplicates, invalid metadata.
-    :raises MCPAuthConfigException: a cycle or an invalid scope in ``scope_hierarchy``.
+    :raises MCPAuthConfigException: a cycle or an invalid scope in ``scope_hierarchy``, an
+        invalid ``shared_cache`` option, redis-py missing for ``shared_cache``.
     """
 
     def __init__(
@@ -129,6 +135,7 @@ class MCPAuth:
         *,
         protected_resources: ResourceServerConfig | Sequence[ResourceServerConfig] | None = None,
         scope_hierarchy: ScopeHierarchy | Mapping[str, Iterable[str]] | None = None,
+        shared_cache: Mapping[str, Any] | None = None,
     ) -> None:
         if server is not None and protected_resources is not None:
             raise _config_error(
@@ -161,6 +168,8 @@ class MCPAuth:
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
         self._introspectors: dict[tuple[Any, ...], IntrospectionVerifier] = {}
+        self._tier = SharedTier(
+            SharedCacheConfig.from_options(shared_cache) if shared_cache is not None else None)
 
     @property
     def auth_info(self) -> AuthInfo | None:
@@ -229,6 +238,8 @@ class MCPAuth:
                     sources.setdefault(issuer, sources[issuer_of(s)])
             verifier = JwtVerifier(IssuerKeys(sources), **options)
             self._verifiers[key] = verifier
+            if self._tier.active:
+                verifier.attach(self._tier)
         return verifier
 
     def _introspection_verifier(self, servers: list[AnyServerConfig], leeway: float,
@@ -464,8 +475,46 @@ class MCPAuth:
                 stats[issuer] = remote.stats()
         return stats
 
+    async def revoke(
+        self,
+        *,
+        token: str | None = None,
+        jti: str | None = None,
+        subject: str | None = None,
+        issuer: str | None = None,
+        before: float | None = None,
+        expires_at: float | None = None,
+    ) -> bool:
+        """Revoke a token, an issuer's ``jti``, or every token of an issuer's ``subject``
+        issued before ``before`` (default: now). From then on the token gets 401
+        ``invalid_token`` here at once, and, with ``shared_cache``, on every worker that
+        shares the Redis (through pub/sub, and stored there until the tokens expire).
+
+        :param token: the token itself (a JWT's ``exp`` bounds how long this is kept).
+        :param jti: with ``issuer``: the token of this ``jti``.
+        :param subject: with ``issuer``: every token of this ``sub`` with ``iat`` before
+            ``before`` (a token without ``iat`` too).
+        :param expires_at: when the affected tokens expire, if known (else
+            ``max_token_lifetime`` from now, or from ``before``).
+        :returns: False when Redis is configured but could not be reached: the revocation
+            holds in this process only (call again).
+        :raises ValueError: not exactly one of ``token``, ``jti``, ``subject``; no issuer.
+        """
+        if not self._tier.active:
+            for verifier in self._verifiers.values():
+                verifier.attach(self._tier)
+        return await revoke(self._tier, token=token, jti=jti, subject=subject, issuer=issuer,
+                            before=before, expires_at=expires_at)
+
+    def shared_cache_info(self) -> dict[str, Any]:
+        """The shared tier's counters: ``hits``, ``misses``, ``writes``, ``rejected`` (values
+        that failed authentication or had the wrong shape), ``revoked`` (refusals),
+        ``revocations`` known, and Redis's state."""
+        return self._tier.info()
+
     async def prefetch(self) -> None:
         """Fetch every key set now; failures are logged and never raised (startup goes on)."""
+        self._tier.start()
         for source in list(self._key_sources.values()):
             prefetch = getattr(source, "prefetch", None)
             if prefetch is not None:
@@ -473,6 +522,7 @@ class MCPAuth:
 
     async def aclose(self) -> None:
         """Stop background refreshes and close the shared HTTP client."""
+        await self._tier.aclose()
         for source in list(self._key_sources.values()):
             close = getattr(source, "aclose", None)
             if close is not None:

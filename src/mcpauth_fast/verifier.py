@@ -12,11 +12,16 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from ._accel import DEFAULT_MAX_TOKEN_BYTES, TokenCache, TokenChecks, VerifySteps
 from .keys import DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .keysets import KeySource, no_key
 from .types import AuthInfo
+
+if TYPE_CHECKING:
+    from ._accel import Unverified
+    from .shared.tier import SharedTier
 
 DEFAULT_CACHE_SIZE = 4096
 
@@ -37,6 +42,10 @@ class JwtVerifier:
     :param clock: the time source (seconds since the epoch), injectable for tests.
     :raises ValueError: for an unknown algorithm or a negative size.
     """
+
+    #: The shared tier and revocations behind the local cache (``MCPAuth`` attaches it when
+    #: Redis is configured or a token is revoked), else None: nothing more on any path.
+    tier: SharedTier | None = None
 
     def __init__(
         self,
@@ -123,6 +132,14 @@ class JwtVerifier:
     def max_token_bytes(self) -> int:
         return self._checks.max_token_bytes
 
+    @property
+    def policy_id(self) -> str:
+        """The policy of the checks, as text: verifiers with the same one accept the same
+        tokens (the shared tier keeps their results apart from others')."""
+        checks = self._checks
+        return repr((sorted(checks.algorithms), checks.typ, checks.leeway, checks.require_exp,
+                     checks.max_age, checks.max_token_bytes, self._required_claims))
+
     def _evict(self, issuer: str | None, kids: frozenset[str | None]) -> None:
         # Tokens verified with a key that left its set are not served from the cache again.
         issuers = [issuer] if issuer is not None else list(self._issuers_seen)
@@ -150,6 +167,13 @@ class JwtVerifier:
         """``verify`` for a token the caller already missed in the cache (one lookup, not two)."""
         # Every check that costs no signature first, so garbage is refused before any key work.
         unverified = self._checks.check(token, self.clock())
+        tier = self.tier
+        if tier is not None:
+            return await tier.verify_jwt(self, token, unverified)
+        return await self.finish(token, unverified)
+
+    async def finish(self, token: str, unverified: Unverified) -> AuthInfo:
+        """The key (fetched when not at hand), the signature, the claims, the cache."""
         keys = self._keys
         key = keys.find(unverified.issuer, unverified.kid, unverified.alg)
         if key is None:
@@ -161,7 +185,16 @@ class JwtVerifier:
         info = self.cached(token)
         if info is not None:
             return info
-        return self._steps.verify(token, self.clock())
+        info = self._steps.verify(token, self.clock())
+        if self.tier is not None:
+            self.tier.admit(info, self.cache)
+        return info
+
+    def attach(self, tier: SharedTier) -> None:
+        """Put ``tier`` behind the local cache (revocations, the shared cache)."""
+        # The compiled verify_sync would skip the revocation check of a fresh verification.
+        self.__dict__.pop("verify_sync", None)
+        tier.attach(self)
 
 
 class VerifyJwt:

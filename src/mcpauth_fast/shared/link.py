@@ -1,0 +1,142 @@
+"""RedisLink: one worker's connection to Redis, which may fail at any time.
+
+Every command has a short timeout and never raises: a failure answers None (or False) and
+starts an outage. During an outage, commands are not even tried until a back-off has passed
+(doubling from ``retry_min`` to ``retry_max``), so a Redis that is down or hung costs requests
+nothing, and one command per back-off finds out when it is back. The outage is logged once,
+as a WARNING, and its end once, as INFO. The pub/sub listener (``listen``) reconnects by
+itself on the same back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .config import SharedCacheConfig
+
+logger = logging.getLogger("mcpauth_fast.shared")
+
+def _redis() -> Any:
+    try:
+        import redis.asyncio as redis_asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+    except ImportError as error:  # pragma: no cover - the extra is installed in the tests
+        from ..exceptions import MCPAuthConfigException
+
+        raise MCPAuthConfigException(
+            "missing_dependency",
+            "shared_cache needs redis-py: pip install 'mcpauth-fast[redis]'.") from error
+    # What a broken, refusing or hung Redis raises through redis-py: its errors, the socket's.
+    failures = (RedisError, OSError, asyncio.TimeoutError)
+    return redis_asyncio, Retry, NoBackoff, failures
+
+
+class RedisLink:
+    """Commands to one Redis for one worker, answered None instead of raising.
+
+    :param config: the shared tier's options (url, timeout, back-off).
+    :param clock: monotonic seconds, for the back-off.
+    """
+
+    def __init__(self, config: SharedCacheConfig,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis, self._retry, self._no_backoff, self.failures_of_redis = _redis()
+        self.config = config
+        self._clock = clock
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._retry_at = 0.0
+        self._backoff = config.retry_min
+        self.down = False
+        self.failures = 0
+        self.outages = 0
+
+    def client(self, *, listening: bool = False) -> Any:
+        """A redis-py client of the running loop (a client serves one loop only)."""
+        loop = asyncio.get_running_loop()
+        if listening:
+            return self._new_client(None)
+        if self._client is None or self._loop is not loop:
+            self._client = self._new_client(self.config.timeout)
+            self._loop = loop
+        return self._client
+
+    def _new_client(self, read_timeout: float | None) -> Any:
+        # No retries inside redis-py: a failure is answered at once and the back-off here
+        # decides when to try again.
+        return self._redis.Redis.from_url(
+            self.config.url, socket_timeout=read_timeout,
+            socket_connect_timeout=self.config.timeout,
+            retry=self._retry(self._no_backoff(), 0), retry_on_timeout=False,
+            health_check_interval=0, decode_responses=False)
+
+    @property
+    def available(self) -> bool:
+        """False while backing off after a failure."""
+        return not self.down or self._clock() >= self._retry_at
+
+    async def run(self, command: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``await command(client)``, or None when Redis is backed off or fails now."""
+        if self.down and self._clock() < self._retry_at:
+            return None
+        try:
+            result = await asyncio.wait_for(command(self.client()), self.config.timeout * 4)
+        except self.failures_of_redis as error:
+            self.failed(error)
+            # The pool's idle connections may lead to a server that is gone: close them all,
+            # so that the first command after the outage does not fail on one.
+            await self._disconnect()
+            return None
+        self.succeeded()
+        return result
+
+    async def _disconnect(self) -> None:
+        client = self._client
+        if client is not None:
+            try:
+                await client.connection_pool.disconnect()
+            except self.failures_of_redis + (RuntimeError,):
+                pass
+
+    def failed(self, error: BaseException) -> None:
+        """Count a failure; the first of an outage is logged (its type, never a value)."""
+        self.failures += 1
+        if not self.down:
+            self.down = True
+            self.outages += 1
+            self._backoff = self.config.retry_min
+            logger.warning(
+                "shared cache: Redis at %s failed (%s); going on without it and retrying "
+                "with back-off", _host_of(self.config.url), type(error).__name__)
+        else:
+            self._backoff = min(self._backoff * 2, self.config.retry_max)
+        self._retry_at = self._clock() + self._backoff
+
+    def succeeded(self) -> None:
+        if self.down:
+            self.down = False
+            self._backoff = self.config.retry_min
+            logger.info("shared cache: Redis at %s is back", _host_of(self.config.url))
+
+    async def pause(self) -> None:
+        """Sleep until the next try is due (the listener's back-off)."""
+        await asyncio.sleep(max(0.0, self._retry_at - self._clock()))
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except self.failures_of_redis + (RuntimeError,):
+                pass
+
+
+def _host_of(url: str) -> str:
+    rest = url.partition("://")[2]
+    return rest.rpartition("@")[2].partition("/")[0]

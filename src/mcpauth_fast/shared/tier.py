@@ -1,0 +1,332 @@
+"""SharedTier: the shared cache behind each worker's local one, and revocations for all.
+
+A verifier's request path is unchanged: its local cache answers first. After a local miss,
+``verify_jwt`` (or an introspection mode, through ``get``/``put``/``admit``) asks Redis, then
+verifies and writes back, with a TTL that ends at the token's ``exp`` and at most
+``max_ttl``. Without Redis the tier still holds revocations for this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..exceptions import MCPAuthTokenVerificationException, MCPAuthTokenVerificationExceptionCode
+from ..types import AuthInfo
+from .config import SharedCacheConfig
+from .link import RedisLink
+from .revocation import KINDS, EvictableCache, Revocations
+from .sealing import Sealing, info_of, record_of
+
+if TYPE_CHECKING:
+    from .._accel import Unverified
+    from ..verifier import JwtVerifier
+
+logger = logging.getLogger("mcpauth_fast.shared")
+
+# Keep the later ``before`` (and expiry) of a subject's revocation: two admins may race.
+_MAX_BEFORE = """
+local known = redis.call('GET', KEYS[1])
+if (not known) or tonumber(known) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+end
+return 1
+"""
+
+
+def revoked_error() -> MCPAuthTokenVerificationException:
+    return MCPAuthTokenVerificationException(
+        MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN, "the token is revoked")
+
+
+class SharedTier:
+    """The shared cache (with Redis) and the revocations of one ``MCPAuth``.
+
+    :param config: the Redis options, or None for revocations in this process only.
+    :param clock: seconds since the epoch.
+    """
+
+    def __init__(self, config: SharedCacheConfig | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self.sealing = Sealing(config.key if config is not None else secrets.token_bytes(32))
+        self.revocations = Revocations(self.sealing, clock)
+        self.link = RedisLink(config) if config is not None else None
+        self._prefix = config.prefix if config is not None else ""
+        self._channel = f"{self._prefix}:revoked"
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closing = False
+        self.counts = {"hits": 0, "misses": 0, "writes": 0, "rejected": 0, "revoked": 0,
+                       "revocations_received": 0}
+
+    @property
+    def active(self) -> bool:
+        """A verifier needs the tier: Redis is configured or something was revoked."""
+        return self.link is not None or bool(self.revocations)
+
+    def attach(self, verifier: JwtVerifier) -> None:
+        """Put the tier behind ``verifier``'s local cache."""
+        verifier.tier = self
+        self.revocations.watch(verifier.cache)
+
+    def watch(self, cache: EvictableCache) -> None:
+        """A local cache (of any verification mode) that revocations must reach."""
+        self.revocations.watch(cache)
+
+    # -- the shared cache, for any verification mode ------------------------------------
+
+    def namespace(self, *parts: str) -> str:
+        """A namespace of cache keys: the mode, then its issuer or endpoint and its policy."""
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+    def _key(self, namespace: str, token: str) -> str:
+        return f"{self._prefix}:v:{namespace}:{self.sealing.token_id(token)}"
+
+    async def get(self, namespace: str, token: str) -> tuple[AuthInfo, dict[str, Any]] | None:
+        """The shared ``AuthInfo`` of ``token`` (and its record), or None: not there, Redis
+        unavailable, or a value that fails authentication or has the wrong shape (counted
+        in ``rejected``, never trusted)."""
+        link = self.link
+        if link is None:
+            return None
+        self.start()
+        key = self._key(namespace, token)
+        raw = await link.run(lambda client: client.get(key))
+        if raw is None:
+            self.counts["misses"] += 1
+            return None
+        record = self.sealing.open(key, raw)
+        info = info_of(token, record) if record is not None else None
+        if info is None or record is None:
+            self.counts["rejected"] += 1
+            logger.debug("shared cache: ignored a value that is not a valid entry")
+            return None
+        expires_at = info.expires_at
+        if expires_at is not None and expires_at <= self._clock():
+            self.counts["misses"] += 1
+            return None
+        self.counts["hits"] += 1
+        return info, record
+
+    async def put(self, namespace: str, token: str, info: AuthInfo, *, jws: bool = False,
+                  extra: dict[str, Any] | None = None) -> None:
+        """Share ``info`` until its ``expires_at`` (at most ``max_ttl``); ``jws``: the token
+        is a compact JWS whose claims need not be stored."""
+        link, config = self.link, self.config
+        if link is None or config is None:
+            return
+        ttl = config.max_ttl
+        if info.expires_at is not None:
+            ttl = min(ttl, info.expires_at - self._clock())
+        milliseconds = math.floor(ttl * 1000)
+        if milliseconds <= 0:
+            return
+        key = self._key(namespace, token)
+        value = self.sealing.seal(key, record_of(info, jws=jws, extra=extra or {}))
+        if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
+            self.counts["writes"] += 1
+
+    def admit(self, info: AuthInfo, cache: EvictableCache | None = None) -> None:
+        """Raise ``invalid_token`` when ``info``'s token is revoked (after dropping it from
+        ``cache``, where the verification may just have put it)."""
+        if self.revocations and self.revocations.is_revoked(info):
+            self.counts["revoked"] += 1
+            if cache is not None:
+                cache.evict_where(lambda value: value is info)
+            raise revoked_error()
+
+    # -- JWT mode --------------------------------------------------------------------------
+
+    async def verify_jwt(self, verifier: JwtVerifier, token: str,
+                         unverified: Unverified) -> AuthInfo:
+        """``verifier.finish`` behind the shared tier and the revocations."""
+        if self.revocations.token_revoked(token):
+            self.counts["revoked"] += 1
+            raise revoked_error()
+        self.start()
+        config = self.config
+        share = config is not None and config.share_jwt
+        issuer, kid = unverified.issuer, unverified.kid
+        namespace = ""
+        if share:
+            namespace = self.namespace("jwt", issuer, verifier.policy_id)
+            # A key that left its set verifies nothing, not even through the shared tier.
+            if verifier.keys.find(issuer, kid, unverified.alg) is not None:
+                found = await self.get(namespace, token)
+                if found is not None and found[0].issuer == issuer and found[1].get("kid") == kid:
+                    info = found[0]
+                    verifier.cache.put(token, info, unverified.valid_until, (issuer, kid))
+                    self.admit(info, verifier.cache)
+                    return info
+        info = await verifier.finish(token, unverified)
+        if not self._listening.is_set():
+            await self._ask_redis(info)
+        self.admit(info, verifier.cache)
+        if share:
+            await self.put(namespace, token, info, jws=True, extra={"kid": kid})
+        return info
+
+    async def _ask_redis(self, info: AuthInfo) -> None:
+        # Until the listener has loaded every stored revocation (a worker just started, or
+        # Redis just came back), a fresh verification asks Redis for its own.
+        link = self.link
+        if link is None:
+            return
+        sealing, issuer = self.sealing, info.issuer
+        names = [("t", sealing.token_id(info.token)),
+                 ("s", sealing.name_id("s", issuer, info.subject))]
+        jti = info.mutable_claims().get("jti")
+        if isinstance(jti, str):
+            names.append(("j", sealing.name_id("j", issuer, jti)))
+        keys = [f"{self._prefix}:r:{kind}:{name}" for kind, name in names]
+        values = await link.run(lambda client: client.mget(keys))
+        for (kind, name), value in zip(names, values or (), strict=False):
+            if value is not None:
+                try:
+                    before = float(value) if kind == "s" else 0.0
+                except ValueError:
+                    continue
+                # Kept for the longest a revocation can be needed; the listener's load, or
+                # the pruning, settles it.
+                lifetime = self.config.max_token_lifetime if self.config else 86400.0
+                self.revocations.add(kind, name, self._clock() + lifetime, before)
+
+    # -- revocation ------------------------------------------------------------------------
+
+    async def revoke(self, kind: str, name: str, until: float, before: float = 0.0) -> bool:
+        """Revoke here at once, then store and publish it for every worker; False when
+        Redis was not reachable (only this process knows)."""
+        self.revocations.add(kind, name, until, before)
+        link = self.link
+        if link is None:
+            return True
+        self.start()
+        key = f"{self._prefix}:r:{kind}:{name}"
+        at = str(math.ceil(until * 1000))
+        message = orjson.dumps({"k": kind, "n": name, "u": until, "b": before})
+
+        async def store(client: Any) -> Any:
+            async with client.pipeline(transaction=True) as pipe:
+                if kind == "s":
+                    pipe.eval(_MAX_BEFORE, 1, key, repr(before), at)
+                else:
+                    pipe.set(key, b"1", pxat=int(at))
+                pipe.publish(self._channel, message)
+                return await pipe.execute()
+
+        if await link.run(store) is None:
+            logger.warning("revocation kept in this process only: Redis is unavailable")
+            return False
+        return True
+
+    def _received(self, data: Any) -> None:
+        try:
+            message = orjson.loads(data)
+            kind, name = message["k"], message["n"]
+            until, before = float(message["u"]), float(message["b"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            self.counts["rejected"] += 1
+            return
+        if kind in KINDS and isinstance(name, str) and math.isfinite(until + before):
+            self.counts["revocations_received"] += 1
+            self.revocations.add(kind, name, until, before)
+
+    async def _load(self, client: Any) -> None:
+        # Every stored revocation, after subscribing: none is missed between the two.
+        now = self._clock()
+        async for key in client.scan_iter(match=f"{self._prefix}:r:*", count=1000):
+            parts = key.decode(errors="replace").rsplit(":", 2)
+            if len(parts) != 3 or parts[1] not in KINDS:
+                continue
+            value, ttl = await client.get(key), await client.pttl(key)
+            try:
+                before = float(value) if parts[1] == "s" else 0.0
+            except (TypeError, ValueError):
+                continue
+            if ttl is not None and ttl > 0:
+                self.revocations.add(parts[1], parts[2], now + ttl / 1000, before)
+
+    # -- the listener ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start listening for revocations on the running loop (once per loop)."""
+        listener = self._listener
+        if self.link is None or (listener is not None and not listener.done()
+                                 and listener.get_loop() is asyncio.get_running_loop()):
+            return
+        self._listening = asyncio.Event()
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def listening(self, timeout: float = 5.0) -> bool:
+        """Wait until the listener is subscribed (tests, start-up); False on timeout."""
+        self.start()
+        try:
+            await asyncio.wait_for(self._listening.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def _listen(self) -> None:
+        link = self.link
+        assert link is not None and self.config is not None
+        deadline = self.config.timeout * 4
+        while not self._closing:
+            await link.pause()
+            client = link.client(listening=True)
+            pubsub = client.pubsub()
+            try:
+                await asyncio.wait_for(pubsub.subscribe(self._channel), deadline)
+                await asyncio.wait_for(self._load(client), max(deadline, 10.0))
+                link.succeeded()
+                self._listening.set()
+                while not self._closing:
+                    # redis-py may swallow a cancellation while it waits here: the flag ends
+                    # the loop within the timeout all the same.
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=0.25)
+                    if message is not None and message.get("type") == "message":
+                        self._received(message["data"])
+            except link.failures_of_redis as error:
+                self._listening.clear()
+                link.failed(error)
+            finally:
+                await _quietly(pubsub.aclose(), link)
+                await _quietly(client.aclose(), link)
+
+    def info(self) -> dict[str, Any]:
+        """Counters of the shared tier and the revocations, readable in-process."""
+        link = self.link
+        return {
+            **self.counts,
+            "revocations": len(self.revocations),
+            "evicted": self.revocations.evicted,
+            "redis": None if link is None else {
+                "down": link.down, "failures": link.failures, "outages": link.outages,
+                "listening": self._listening.is_set()},
+        }
+
+    async def aclose(self) -> None:
+        listener, self._listener = self._listener, None
+        self._closing = True
+        while listener is not None and not listener.done():
+            listener.cancel()
+            await asyncio.wait({listener}, timeout=0.5)
+        if self.link is not None:
+            await self.link.aclose()
+
+
+async def _quietly(closing: Any, link: RedisLink) -> None:
+    try:
+        await closing
+    except link.failures_of_redis + (RuntimeError,):
+        pass

@@ -1,0 +1,138 @@
+"""Faults of the shared tier in one process: poisoned Redis entries (a wrong MAC, a wrong
+shape, an entry moved to another token's key), Redis down, hung (SIGSTOP) and back. In each
+case: no 5xx, the right decision, the outage logged once, no token in a log (conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+import pytest
+from support.app_factory import auth_server_mode, whoami_app
+from support.jwks_server import JwksServer
+from support.redis_server import RedisServer
+from support.tokens import claims, signing_key
+
+from mcpauth_fast import MCPAuth
+
+SECRET = b"another secret of the tests, 32+ bytes"
+
+
+def token(**overrides: Any) -> str:
+    return signing_key("ES256").mint(claims(time.time(), **overrides))
+
+
+def worker(jwks: JwksServer, redis: RedisServer) -> MCPAuth:
+    return MCPAuth(server=auth_server_mode(jwks).server, shared_cache={
+        "url": redis.url, "key": SECRET, "share_jwt": True, "retry_min": 0.05,
+        "retry_max": 0.1})
+
+
+def client(auth: MCPAuth) -> httpx.AsyncClient:
+    app = whoami_app(auth, auth.bearer_auth_middleware("jwt", required_scopes=["read"]))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def get(http: httpx.AsyncClient, value: str) -> httpx.Response:
+    return await http.get("/whoami", headers={"authorization": f"Bearer {value}"})
+
+
+def shared_key(auth: MCPAuth, value: str) -> str:
+    tier = auth._tier
+    verifier = next(iter(auth._verifiers.values()))
+    namespace = tier.namespace("jwt", "https://issuer.example.com", verifier.policy_id)
+    return tier._key(namespace, value)
+
+
+async def test_poisoned_entries_are_ignored_and_counted(
+        jwks_server: JwksServer, redis_server: RedisServer) -> None:
+    writer, reader = worker(jwks_server, redis_server), worker(jwks_server, redis_server)
+    granted = token(jti="p-granted", scope="read")
+    refused = token(jti="p-refused", scope="write")  # lacks "read": 403 whatever Redis says
+    async with client(writer) as http_w, client(reader) as http_r:
+        assert (await get(http_w, granted)).status_code == 200
+        assert (await get(http_r, token(jti="p-keys", scope="read"))).status_code == 200
+        good_value = redis_server.command("GET", shared_key(writer, granted))
+        poisons = [
+            b"not sealed at all",
+            # A well-formed value under another secret: a forged entry granting "read".
+            _sealed_by(MCPAuth(server=writer.server, shared_cache={
+                "url": redis_server.url, "key": b"x" * 32}), refused, scopes=["read"]),
+            # The granted token's genuine value, moved to the refused token's key.
+            _raw_value(good_value),
+        ]
+        for poison in poisons:
+            reader.bearer_auth_middleware("jwt", required_scopes=["read"])
+            next(iter(reader._verifiers.values())).cache.clear()
+            redis_server.command("SET", shared_key(reader, refused), poison, "PX", "60000")
+            response = await get(http_r, refused)
+            assert response.status_code == 403, response.text
+        assert reader.shared_cache_info()["rejected"] == len(poisons)
+        # A well-authenticated record of the wrong shape: ignored and counted too.
+        sealing = reader._tier.sealing
+        key = shared_key(reader, refused)
+        redis_server.command("SET", key, sealing.seal(key, {"iss": 1}), "PX", "60000")
+        next(iter(reader._verifiers.values())).cache.clear()
+        assert (await get(http_r, refused)).status_code == 403
+        assert reader.shared_cache_info()["rejected"] == len(poisons) + 1
+    await writer.aclose()
+    await reader.aclose()
+
+
+def _sealed_by(auth: MCPAuth, value: str, scopes: list[str]) -> bytes:
+    key = shared_key_for(auth, value)
+    record = {"iss": "https://issuer.example.com", "sub": "alice", "cid": "client-1",
+              "scp": scopes, "aud": "https://mcp.example.com/mcp", "exp": time.time() + 600,
+              "kid": "es256-0"}
+    return auth._tier.sealing.seal(key, record)
+
+
+def shared_key_for(auth: MCPAuth, value: str) -> str:
+    auth.bearer_auth_middleware("jwt", required_scopes=["read"])
+    return shared_key(auth, value)
+
+
+def _raw_value(reply: bytes) -> bytes:
+    # A RESP bulk string: $<n>\r\n<bytes>\r\n
+    header, _, rest = reply.partition(b"\r\n")
+    return rest[: int(header[1:])]
+
+
+async def test_redis_down_hung_and_back(jwks_server: JwksServer, redis_server: RedisServer,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    auth = worker(jwks_server, redis_server)
+    async with client(auth) as http:
+        assert (await get(http, token(jti="d-0", scope="read"))).status_code == 200
+        assert await auth._tier.listening()
+        redis_server.kill()
+        started = time.monotonic()
+        for n in range(30):
+            assert (await get(http, token(jti=f"d-{n + 1}", scope="read"))).status_code == 200
+        assert time.monotonic() - started < 5
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING
+                    and r.name == "mcpauth_fast.shared"]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        # Revoking while Redis is down: refused here at once, reported as not shared.
+        revoked = token(jti="d-revoked", scope="read")
+        assert await auth.revoke(token=revoked) is False
+        assert (await get(http, revoked)).status_code == 401
+        redis_server.start()
+        assert await auth._tier.listening(timeout=5)
+        # Hung: every command times out quickly, requests go on.
+        redis_server.pause()
+        try:
+            started = time.monotonic()
+            for n in range(20):
+                response = await get(http, token(jti=f"h-{n}", scope="read"))
+                assert response.status_code == 200
+            assert time.monotonic() - started < 5
+        finally:
+            redis_server.resume()
+        await asyncio.sleep(0.3)
+        assert (await get(http, token(jti="back", scope="read"))).status_code == 200
+        assert auth.shared_cache_info()["redis"]["down"] is False
+    await auth.aclose()
