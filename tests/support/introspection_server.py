@@ -9,18 +9,17 @@ inactive) unless ``mode`` says otherwise: "ok", "500", "garbage" (not JSON), "no
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from support import tokens
+from support.local_server import LocalServer, Reply
 
 _JSON = "application/json"
 
@@ -33,7 +32,7 @@ class Seen:
     form: dict[str, str]
 
 
-class IntrospectionServer:
+class IntrospectionServer(LocalServer):
     def __init__(self) -> None:
         self.answers: dict[str, dict[str, Any]] = {}
         self.mode = "ok"
@@ -43,37 +42,14 @@ class IntrospectionServer:
         self.calls: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                length = int(self.headers.get("content-length", "0"))
-                raw = self.rfile.read(length).decode()
-                form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-                status, body = server._answer(
-                    {k.lower(): v for k, v in self.headers.items()}, form)
-                self.send_response(status)
-                self.send_header("content-type", _JSON)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(keep_alive=True)
         self.url = f"{self.base}/introspect"
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
+
+    def respond_post(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        raw = body.decode()
+        form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        status, answer = self._answer(headers, form)
+        return status, {"content-type": _JSON}, answer
 
     def _answer(self, headers: dict[str, str], form: dict[str, str]) -> tuple[int, bytes]:
         with self._lock:
@@ -102,10 +78,6 @@ class IntrospectionServer:
     @property
     def total(self) -> int:
         return sum(self.calls.values())
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def opaque_token(label: str = "t") -> str:
