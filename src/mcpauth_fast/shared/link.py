@@ -20,21 +20,23 @@ from .config import SharedCacheConfig
 
 logger = logging.getLogger("mcpauth_fast.shared")
 
+#: What a command to Redis may raise, and is then an outage, never an error of the request:
+#: besides its own errors and the socket's, redis-py raises RuntimeError or AttributeError
+#: when a connection is closed under a command (seen under load with uvloop).
+FAILURES = (Exception,)
+
 def _redis() -> Any:
     try:
         import redis.asyncio as redis_asyncio
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
-        from redis.exceptions import RedisError
     except ImportError as error:  # pragma: no cover - the extra is installed in the tests
         from ..exceptions import MCPAuthConfigException
 
         raise MCPAuthConfigException(
             "missing_dependency",
             "shared_cache needs redis-py: pip install 'mcpauth-fast[redis]'.") from error
-    # What a broken, refusing or hung Redis raises through redis-py: its errors, the socket's.
-    failures = (RedisError, OSError, asyncio.TimeoutError)
-    return redis_asyncio, Retry, NoBackoff, failures
+    return redis_asyncio, Retry, NoBackoff
 
 
 class RedisLink:
@@ -46,7 +48,7 @@ class RedisLink:
 
     def __init__(self, config: SharedCacheConfig,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._redis, self._retry, self._no_backoff, self.failures_of_redis = _redis()
+        self._redis, self._retry, self._no_backoff = _redis()
         self.config = config
         self._clock = clock
         self._client: Any = None
@@ -87,10 +89,10 @@ class RedisLink:
             return None
         try:
             result = await asyncio.wait_for(command(self.client()), self.config.timeout * 4)
-        except self.failures_of_redis as error:
+        except FAILURES as error:
             self.failed(error)
-            # The pool's idle connections may lead to a server that is gone: close them all,
-            # so that the first command after the outage does not fail on one.
+            # The pool's idle connections may lead to a server that is gone: close them, so
+            # that the first command after the outage does not fail on one.
             await self._disconnect()
             return None
         self.succeeded()
@@ -100,8 +102,10 @@ class RedisLink:
         client = self._client
         if client is not None:
             try:
-                await client.connection_pool.disconnect()
-            except self.failures_of_redis + (RuntimeError,):
+                # Not the connections in use: closing one under another request's command
+                # makes that command fail too.
+                await client.connection_pool.disconnect(inuse_connections=False)
+            except FAILURES:
                 pass
 
     def failed(self, error: BaseException) -> None:
@@ -133,7 +137,7 @@ class RedisLink:
         if client is not None:
             try:
                 await client.aclose()
-            except self.failures_of_redis + (RuntimeError,):
+            except FAILURES:
                 pass
 
 

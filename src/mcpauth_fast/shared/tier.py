@@ -22,7 +22,7 @@ import orjson
 from ..exceptions import MCPAuthTokenVerificationException, MCPAuthTokenVerificationExceptionCode
 from ..types import AuthInfo
 from .config import SharedCacheConfig
-from .link import RedisLink
+from .link import FAILURES, RedisLink
 from .revocation import KINDS, EvictableCache, Revocations
 from .sealing import Sealing, info_of, record_of
 
@@ -296,12 +296,12 @@ class SharedTier:
                                                        timeout=0.25)
                     if message is not None and message.get("type") == "message":
                         self._received(message["data"])
-            except link.failures_of_redis as error:
+            except FAILURES as error:
                 self._listening.clear()
                 link.failed(error)
             finally:
-                await _quietly(pubsub.aclose(), link)
-                await _quietly(client.aclose(), link)
+                await _quietly(pubsub.aclose())
+                await _quietly(client.aclose())
 
     def info(self) -> dict[str, Any]:
         """Counters of the shared tier and the revocations, readable in-process."""
@@ -325,8 +325,8 @@ class SharedTier:
             await self.link.aclose()
 
 
-async def _quietly(closing: Any, link: RedisLink) -> None:
+async def _quietly(closing: Any) -> None:
     try:
         await closing
-    except link.failures_of_redis + (RuntimeError,):
+    except FAILURES:
         pass
