@@ -156,6 +156,67 @@ def test_a_revoked_token_is_refused_by_verify_sync_too(jwks_server: JwksServer) 
     assert verifier.cached(value) is None
 
 
+# -- a custom verifier's results ------------------------------------------------------------
+
+#: An app's own session store: what its custom verifier knows of each token.
+ISSUED = int(time.time()) - 100
+SESSIONS = {
+    "session-ann": {"sub": "ann", "jti": "s-1", "iat": ISSUED},
+    "session-bob": {"sub": "bob", "jti": "s-2", "iat": ISSUED},
+    "session-cy": {"sub": "cy", "jti": "s-3", "iat": ISSUED},
+    "session-cy-new": {"sub": "cy", "jti": "s-4"},  # issued at each request: after
+}
+
+
+def session_verifier(asynchronous: bool) -> Any:
+    def verify(value: str) -> AuthInfo:
+        claims = SESSIONS[value]
+        claims = {**claims, "iat": claims.get("iat", int(time.time()))}
+        return AuthInfo(token=value, issuer=ISSUER, subject=claims["sub"], claims=claims)
+
+    async def verify_async(value: str) -> AuthInfo:
+        return verify(value)
+
+    return verify_async if asynchronous else verify
+
+
+def custom_client(auth: MCPAuth, asynchronous: bool) -> httpx.AsyncClient:
+    middleware = auth.bearer_auth_middleware(session_verifier(asynchronous))
+    app = whoami_app(auth, middleware)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_custom_verifiers_results_are_revoked_too(
+        jwks_server: JwksServer, asynchronous: bool) -> None:
+    auth = worker(jwks_server, None)
+    async with custom_client(auth, asynchronous) as http:
+        assert all([await status(http, value) == 200 for value in SESSIONS])
+        await auth.revoke(token="session-ann")
+        await auth.revoke(jti="s-2", issuer=ISSUER)
+        await auth.revoke(subject="cy", issuer=ISSUER, before=ISSUED + 10)
+        response = await http.get("/whoami", headers=bearer("session-ann"))
+        assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+        assert [await status(http, value) for value in SESSIONS] == [401, 401, 401, 200]
+
+
+async def test_a_custom_verifiers_revocation_reaches_the_other_worker(
+        jwks_server: JwksServer, redis_server: RedisServer) -> None:
+    one, two = worker(jwks_server, redis_server), worker(jwks_server, redis_server)
+    async with custom_client(one, False) as http_one, custom_client(two, True) as http_two:
+        assert await two._tier.listening()
+        assert await status(http_two, "session-bob") == 200
+        assert await one.revoke(jti="s-2", issuer=ISSUER) is True
+        deadline = time.monotonic() + 2
+        while await status(http_two, "session-bob") == 200:
+            assert time.monotonic() < deadline, "the revocation did not reach worker two"
+            await asyncio.sleep(0.01)
+        assert await status(http_one, "session-bob") == 401
+        assert await status(http_two, "session-ann") == 200
+    await one.aclose()
+    await two.aclose()
+
+
 # -- with Redis: two workers in one process -------------------------------------------------
 
 

@@ -439,7 +439,10 @@ class MCPAuth:
             operation_scopes=operation_scopes,
             mcp_server=mcp_server,
             max_body_bytes=max_body_bytes,
-            on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") else None,
+            revoked=self._tier.check_custom if callable(mode_or_verify) else None,
+            # The listener of revocations starts with the app when they come through Redis.
+            on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") or (
+                self._tier.link is not None) else None,
             on_shutdown=self.aclose,
             origins=origins,
         )

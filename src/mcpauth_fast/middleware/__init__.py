@@ -75,6 +75,8 @@ class MiddlewareConfig:
     :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
     :param max_token_bytes: longer tokens are refused before decoding.
     :param origins: the ``Origin`` values accepted (None: the request's own only).
+    :param revoked: ``(token, info)`` raises ``invalid_token`` when a custom verifier's result
+        is revoked (``MCPAuth.revoke``); the modes check revocations themselves.
     """
 
     verifier: TokenVerifier | CustomVerifier
@@ -88,6 +90,7 @@ class MiddlewareConfig:
     operation_scopes: Any = None
     mcp_server: Any = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    revoked: Callable[[str, AuthInfo], None] | None = None
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
     origins: OriginPolicy | None = None
@@ -147,6 +150,7 @@ class BearerAuthMiddleware:
             self._operations = None
         self._operation_challenges: dict[tuple[str, ...], Challenge] = {}
         self._max_token_bytes = config.max_token_bytes
+        self._revoked = config.revoked
         #: A repeated token's whole way (header, cache, policy) in one call, when the verifier
         #: answers from its cache at the wall clock (not with a clock or ``cached`` of its own).
         self._lookup = (
@@ -316,6 +320,8 @@ class BearerAuthMiddleware:
             raise _verifier_broke(f"raised {type(exc).__name__}") from None
         if not isinstance(result, AuthInfo):
             raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
+        if self._revoked is not None:
+            self._revoked(token, result)
         return result
 
     async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send,

@@ -145,6 +145,14 @@ class SharedTier:
                 cache.evict_where(lambda value: value is info)
             raise revoked_error()
 
+    def check_custom(self, token: str, info: AuthInfo) -> None:
+        """Raise ``invalid_token`` when a custom verifier's ``info`` for ``token`` is revoked
+        (by the token it was given, its ``jti`` or its subject)."""
+        revocations = self.revocations
+        if revocations and (revocations.token_revoked(token) or revocations.is_revoked(info)):
+            self.counts["revoked"] += 1
+            raise revoked_error()
+
     # -- JWT mode --------------------------------------------------------------------------
 
     async def verify_jwt(self, verifier: JwtVerifier, token: str,
