@@ -15,7 +15,7 @@ import pytest
 from support.app_factory import auth_server_mode, whoami_app
 from support.jwks_server import JwksServer
 from support.redis_server import RedisServer
-from support.tokens import claims, signing_key
+from support.tokens import ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.shared.config import SharedCacheConfig
@@ -166,3 +166,36 @@ async def test_a_failing_command_fails_alone(redis_server: RedisServer) -> None:
         assert not link.down
     finally:
         await link.aclose()
+
+
+async def test_revocations_outlive_a_redis_that_comes_back_empty(
+        jwks_server: JwksServer, redis_server: RedisServer) -> None:
+    # Redis without persistence loses every stored revocation when it restarts, and one made
+    # during the outage never reached it: the workers that remember them store them again.
+    one, two = worker(jwks_server, redis_server), worker(jwks_server, redis_server)
+    before, during = token(jti="r-before", scope="read"), token(jti="r-during", scope="read")
+    bystander = token(jti="r-bystander", scope="read")
+    async with client(one) as http_one, client(two) as http_two:
+        assert await one._tier.listening() and await two._tier.listening()
+        assert await one.revoke(token=before) is True
+        redis_server.kill()
+        assert await one.revoke(jti="r-during", issuer=ISSUER) is False
+        assert (await get(http_one, during)).status_code == 401   # here at once
+        assert (await get(http_two, during)).status_code == 200   # not yet there
+        redis_server.start()
+        assert await one._tier.listening(timeout=5) and await two._tier.listening(timeout=5)
+        deadline = time.monotonic() + 5
+        while (await get(http_two, during)).status_code == 200:
+            assert time.monotonic() < deadline, "the revocation made while down never arrived"
+            await asyncio.sleep(0.02)
+        later = worker(jwks_server, redis_server)                 # started after the restart
+        async with client(later) as http_later:
+            assert await later._tier.listening()
+            for http in (http_one, http_two, http_later):
+                assert (await get(http, before)).status_code == 401
+                assert (await get(http, during)).status_code == 401
+                assert (await get(http, bystander)).status_code == 200
+        assert later.shared_cache_info()["revocations"] == 2
+        assert one.shared_cache_info()["revocations_restored"] >= 1
+    for auth in (one, two, later):
+        await auth.aclose()

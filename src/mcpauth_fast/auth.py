@@ -500,7 +500,9 @@ class MCPAuth:
         :param expires_at: when the affected tokens expire, if known (else
             ``max_token_lifetime`` from now, or from ``before``).
         :returns: False when Redis is configured but could not be reached: the revocation
-            holds in this process only (call again).
+            holds in this process at once, and reaches Redis and the other workers when this
+            worker reconnects (each worker stores again, after a reconnection, what it knows
+            and Redis has lost).
         :raises ValueError: not exactly one of ``token``, ``jti``, ``subject``; no issuer.
         """
         if not self._tier.active:

@@ -37,8 +37,9 @@ _MAX_BEFORE = """
 local known = redis.call('GET', KEYS[1])
 if (not known) or tonumber(known) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+  return 1
 end
-return 1
+return 0
 """
 
 
@@ -67,7 +68,7 @@ class SharedTier:
         self._listening = asyncio.Event()
         self._closing = False
         self.counts = {"hits": 0, "misses": 0, "writes": 0, "rejected": 0, "revoked": 0,
-                       "revocations_received": 0}
+                       "revocations_received": 0, "revocations_restored": 0}
 
     @property
     def active(self) -> bool:
@@ -219,23 +220,45 @@ class SharedTier:
         if link is None:
             return True
         self.start()
-        key = f"{self._prefix}:r:{kind}:{name}"
-        at = str(math.ceil(until * 1000))
-        message = orjson.dumps({"k": kind, "n": name, "u": until, "b": before})
 
         async def store(client: Any) -> Any:
             async with client.pipeline(transaction=True) as pipe:
-                if kind == "s":
-                    pipe.eval(_MAX_BEFORE, 1, key, repr(before), at)
-                else:
-                    pipe.set(key, b"1", pxat=int(at))
-                pipe.publish(self._channel, message)
+                self._store(pipe, kind, name, until, before)
+                pipe.publish(self._channel, _message(kind, name, until, before))
                 return await pipe.execute()
 
         if await link.run(store) is None:
-            logger.warning("revocation kept in this process only: Redis is unavailable")
+            logger.warning("revocation kept in this process until Redis is back: Redis is "
+                           "unavailable")
             return False
         return True
+
+    def _store(self, pipe: Any, kind: str, name: str, until: float, before: float) -> None:
+        # Queue the command that stores one revocation (its answer: 1 stored, else 0 or None).
+        key, at = f"{self._prefix}:r:{kind}:{name}", math.ceil(until * 1000)
+        if kind == "s":
+            pipe.eval(_MAX_BEFORE, 1, key, repr(before), str(at))
+        else:
+            pipe.set(key, b"1", pxat=at, nx=True)
+
+    async def _restore(self, client: Any) -> None:
+        # After loading what Redis holds: what this worker knows and Redis does not (a
+        # revocation made while Redis was unreachable, or a Redis that came back empty) is
+        # stored and published again, so no revocation is lost while one worker remembers it.
+        records = self.revocations.records()
+        if not records:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for kind, name, until, before in records:
+                self._store(pipe, kind, name, until, before)
+            stored = await pipe.execute()
+        restored = [record for record, done in zip(records, stored, strict=True) if done]
+        if restored:
+            async with client.pipeline(transaction=False) as pipe:
+                for kind, name, until, before in restored:
+                    pipe.publish(self._channel, _message(kind, name, until, before))
+                await pipe.execute()
+            self.counts["revocations_restored"] += len(restored)
 
     def _received(self, data: Any) -> None:
         try:
@@ -250,19 +273,32 @@ class SharedTier:
             self.revocations.add(kind, name, until, before)
 
     async def _load(self, client: Any) -> None:
-        # Every stored revocation, after subscribing: none is missed between the two.
-        now = self._clock()
-        async for key in client.scan_iter(match=f"{self._prefix}:r:*", count=1000):
-            parts = key.decode(errors="replace").rsplit(":", 2)
-            if len(parts) != 3 or parts[1] not in KINDS:
-                continue
-            value, ttl = await client.get(key), await client.pttl(key)
-            try:
-                before = float(value) if parts[1] == "s" else 0.0
-            except (TypeError, ValueError):
-                continue
-            if ttl is not None and ttl > 0:
-                self.revocations.add(parts[1], parts[2], now + ttl / 1000, before)
+        # Every stored revocation, after subscribing: none is missed between the two. One
+        # round trip per SCAN batch of keys, not per key.
+        now, cursor = self._clock(), 0
+        while True:
+            cursor, keys = await client.scan(cursor, match=f"{self._prefix}:r:*", count=1000)
+            if keys:
+                async with client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.get(key)
+                        pipe.pttl(key)
+                    answers = await pipe.execute()
+                for key, value, ttl in zip(keys, answers[::2], answers[1::2], strict=True):
+                    self._loaded(key, value, ttl, now)
+            if not cursor:
+                return
+
+    def _loaded(self, key: bytes, value: bytes | None, ttl: int | None, now: float) -> None:
+        parts = key.decode(errors="replace").rsplit(":", 2)
+        if len(parts) != 3 or parts[1] not in KINDS:
+            return
+        try:
+            before = float(value) if parts[1] == "s" else 0.0  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return
+        if ttl is not None and ttl > 0:
+            self.revocations.add(parts[1], parts[2], now + ttl / 1000, before)
 
     # -- the listener ------------------------------------------------------------------------
 
@@ -295,6 +331,7 @@ class SharedTier:
             try:
                 await asyncio.wait_for(pubsub.subscribe(self._channel), deadline)
                 await asyncio.wait_for(self._load(client), max(deadline, 10.0))
+                await asyncio.wait_for(self._restore(client), max(deadline, 10.0))
                 link.succeeded()
                 self._listening.set()
                 while not self._closing:
@@ -331,6 +368,10 @@ class SharedTier:
             await asyncio.wait({listener}, timeout=0.5)
         if self.link is not None:
             await self.link.aclose()
+
+
+def _message(kind: str, name: str, until: float, before: float) -> bytes:
+    return orjson.dumps({"k": kind, "n": name, "u": until, "b": before})
 
 
 async def _quietly(closing: Any) -> None:
