@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..jwks import SharedHttpClient
 from ..types import AuthInfo
-from .cache import LocalTier, SharedTier
+from .cache import Admission, LocalTier, SharedTier, SingleFlight
 from .client_auth import ClientAuth
 from .response import auth_info_of_response
 
@@ -79,6 +79,7 @@ class IntrospectionVerifier:
     :param max_token_bytes: longer tokens are refused before any call.
     :param client: a ``SharedHttpClient`` (or ``httpx.AsyncClient``); else its own.
     :param shared: a shared tier behind the local one (see ``SharedTier``).
+    :param admission: revocations applied to every answer before it is kept (``Admission``).
     :param clock: seconds since the epoch, injectable for tests.
     :raises ValueError: a negative or zero limit.
     """
@@ -91,7 +92,8 @@ class IntrospectionVerifier:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY, max_bytes: int = 1 << 16,
         cache_size: int = 4096, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         client: SharedHttpClient | httpx.AsyncClient | None = None,
-        shared: SharedTier | None = None, clock: Callable[[], float] = time.time,
+        shared: SharedTier | None = None, admission: Admission | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if min(timeout, max_concurrency, max_bytes, max_token_bytes) <= 0 or min(
                 leeway, max_cache_seconds, inactive_cache_seconds, cache_size) < 0:
@@ -109,6 +111,7 @@ class IntrospectionVerifier:
         self.max_bytes = int(max_bytes)
         self.max_token_bytes = int(max_token_bytes)
         self.shared = shared
+        self.admission = admission
         self.clock = clock
         self._owns_client = client is None
         self._client = client if client is not None else SharedHttpClient()
@@ -190,10 +193,29 @@ class IntrospectionVerifier:
     # --- one token --------------------------------------------------------------------------
 
     async def _introspect(self, token: str) -> AuthInfo:
+        admission = self.admission
+        if admission is not None:
+            reason = admission.refused(token)
+            if reason is not None:
+                self.local.put_refused(token, reason, self.clock() + self.inactive_cache_seconds)
+                raise invalid_token(reason)
         endpoint, default_issuer = await self._endpoint_and_issuer()
         response = None
+        flight = self.shared if isinstance(self.shared, SingleFlight) else None
+        claimed = False
         if self.shared is not None:
             response = await self.shared.get(endpoint, token)
+            if response is None and flight is not None:
+                response, claimed = await flight.follow(endpoint, token)
+        try:
+            return await self._answer(token, endpoint, default_issuer, response)
+        finally:
+            if claimed and flight is not None:
+                await flight.release(endpoint, token)
+
+    async def _answer(self, token: str, endpoint: str, default_issuer: str | None,
+                      response: Mapping[str, Any] | None) -> AuthInfo:
+        admission = self.admission
         from_provider = response is None
         if response is None:
             response = await self._call(endpoint, token)
@@ -208,6 +230,14 @@ class IntrospectionVerifier:
                 await self.shared.put(endpoint, token, {"active": False},
                                       self.inactive_cache_seconds)
             raise
+        if admission is not None:
+            try:
+                await admission.admit(info)
+            except MCPAuthTokenVerificationException as error:
+                self.local.put_refused(token, str(error.cause),
+                                       self.clock() + self.inactive_cache_seconds)
+                raise
+            # No await from here to put_active: a revocation received now finds it cached.
         until = now + self.max_cache_seconds
         if info.expires_at is not None:
             until = min(until, info.expires_at)

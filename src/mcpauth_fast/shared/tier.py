@@ -137,6 +137,100 @@ class SharedTier:
         if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
             self.counts["writes"] += 1
 
+    async def get_record(self, namespace: str, token: str) -> dict[str, Any] | None:
+        """The record shared for ``token`` (authenticated, not interpreted), or None: not
+        there, Redis unavailable, or a value that fails authentication (``rejected``)."""
+        link = self.link
+        if link is None:
+            return None
+        self.start()
+        key = self._key(namespace, token)
+        raw = await link.run(lambda client: client.get(key))
+        if raw is None:
+            self.counts["misses"] += 1
+            return None
+        record = self.sealing.open(key, raw)
+        if record is None:
+            self.counts["rejected"] += 1
+            logger.debug("shared cache: ignored a value that is not a valid entry")
+            return None
+        self.counts["hits"] += 1
+        return record
+
+    async def put_record(self, namespace: str, token: str, record: dict[str, Any],
+                         ttl: float) -> None:
+        """Share ``record`` (sealed, under the token's keyed hash) for ``ttl`` seconds, at
+        most ``max_ttl``."""
+        link, config = self.link, self.config
+        if link is None or config is None:
+            return
+        milliseconds = math.floor(min(ttl, config.max_ttl) * 1000)
+        if milliseconds <= 0:
+            return
+        key = self._key(namespace, token)
+        value = self.sealing.seal(key, record)
+        if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
+            self.counts["writes"] += 1
+
+    def _lock(self, namespace: str, token: str) -> str:
+        return f"{self._prefix}:l:{namespace}:{self.sealing.token_id(token)}"
+
+    async def claim(self, namespace: str, token: str, ttl: float) -> bool | None:
+        """Take the right to compute ``token``'s entry for ``ttl`` seconds at most (``SET NX
+        PX``): True taken, False held by another worker, None Redis unavailable."""
+        link = self.link
+        if link is None:
+            return None
+        key = self._lock(namespace, token)
+        milliseconds = max(1, math.floor(ttl * 1000))
+
+        async def take(client: Any) -> bool:
+            return bool(await client.set(key, b"1", nx=True, px=milliseconds))
+
+        result: bool | None = await link.run(take)
+        return result
+
+    async def release(self, namespace: str, token: str) -> None:
+        """Give the right back (the entry is shared, or there is none to wait for)."""
+        link = self.link
+        if link is not None:
+            key = self._lock(namespace, token)
+            await link.run(lambda client: client.delete(key))
+
+    async def peek(self, namespace: str, token: str) -> tuple[dict[str, Any] | None, bool]:
+        """``token``'s record (as ``get_record``) and whether its lock is still held; the
+        lock counts as gone when Redis does not answer."""
+        link = self.link
+        if link is None:
+            return None, False
+        key, lock = self._key(namespace, token), self._lock(namespace, token)
+
+        async def both(client: Any) -> Any:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.exists(lock)
+                return await pipe.execute()
+
+        found = await link.run(both)
+        if found is None:
+            return None, False
+        raw, locked = found
+        if raw is None:
+            return None, bool(locked)
+        record = self.sealing.open(key, raw)
+        if record is None:
+            self.counts["rejected"] += 1
+            return None, bool(locked)
+        self.counts["hits"] += 1
+        return record, bool(locked)
+
+    async def check(self, info: AuthInfo) -> None:
+        """``admit`` for a token verified just now (asking Redis for its revocations while
+        the listener has not loaded them all)."""
+        if self.link is not None and not self._listening.is_set():
+            await self._ask_redis(info)
+        self.admit(info)
+
     def admit(self, info: AuthInfo, cache: EvictableCache | None = None) -> None:
         """Raise ``invalid_token`` when ``info``'s token is revoked (after dropping it from
         ``cache``, where the verification may just have put it)."""
