@@ -43,6 +43,7 @@ from .routes import (
 from .scopes import FLAT, ScopeHierarchy, challenged, scope_tokens
 from .shared import SharedCacheConfig, SharedTier
 from .shared.api import revoke
+from .shared.introspection import IntrospectionShare
 from .types import AuthInfo
 from .urls import Audiences, warn_if_insecure
 from .verifier import DEFAULT_CACHE_SIZE, JwtVerifier
@@ -288,14 +289,18 @@ class MCPAuth:
             target = found
         if isinstance(target, str):
             warn_if_insecure(target)
+        # Revocations reach opaque tokens too, and with Redis the answers are shared.
+        share = IntrospectionShare(self._tier, auth.client_id)
         try:
             verifier = IntrospectionVerifier(
                 target, auth, issuers=issuers, default_issuer=default_issuer, leeway=leeway,
                 cache_size=cache_size, max_token_bytes=max_token_bytes, client=self._http,
+                shared=share if self._tier.link is not None else None, admission=share,
                 **options)
         except (TypeError, ValueError) as exc:
             raise MCPAuthConfigException("invalid_option",
                                          f"Invalid introspection option: {exc}") from None
+        self._tier.watch(verifier.cache)
         self._introspectors[key] = verifier
         return verifier
 
@@ -439,7 +444,8 @@ class MCPAuth:
             operation_scopes=operation_scopes,
             mcp_server=mcp_server,
             max_body_bytes=max_body_bytes,
-            on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") else None,
+            on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") or (
+                mode_or_verify == "introspection" and self._tier.link is not None) else None,
             on_shutdown=self.aclose,
             origins=origins,
         )

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from .._accel import TokenCache
 from ..types import AuthInfo
 
-__all__ = ["LocalTier", "SharedTier"]
+__all__ = ["Admission", "LocalTier", "SharedTier"]
 
 
 class SharedTier(Protocol):
@@ -46,6 +46,23 @@ class SharedTier(Protocol):
     async def put(self, namespace: str, token: str, response: Mapping[str, Any],
                   ttl: float) -> None:
         """Store ``response`` for ``ttl`` seconds (an inactive answer too, for its short ttl)."""
+        ...
+
+
+class Admission(Protocol):
+    """Revocations, applied to introspected tokens (``MCPAuth.revoke``).
+
+    ``refused`` is asked before any lookup; ``admit`` after an answer is checked, before it is
+    kept: it raises ``invalid_token`` for a revoked token. The verifier watches nothing
+    itself: whoever revokes must also evict the local tier (``LocalTier.active``).
+    """
+
+    def refused(self, token: str) -> str | None:
+        """Why ``token`` is refused without asking anyone (revoked itself), or None."""
+        ...
+
+    async def admit(self, info: AuthInfo) -> None:
+        """Raise ``MCPAuthTokenVerificationException`` when ``info``'s token is revoked."""
         ...
 
 

@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..jwks import SharedHttpClient
 from ..types import AuthInfo
-from .cache import LocalTier, SharedTier
+from .cache import Admission, LocalTier, SharedTier
 from .client_auth import ClientAuth
 from .response import auth_info_of_response
 
@@ -79,6 +79,7 @@ class IntrospectionVerifier:
     :param max_token_bytes: longer tokens are refused before any call.
     :param client: a ``SharedHttpClient`` (or ``httpx.AsyncClient``); else its own.
     :param shared: a shared tier behind the local one (see ``SharedTier``).
+    :param admission: revocations applied to every answer before it is kept (``Admission``).
     :param clock: seconds since the epoch, injectable for tests.
     :raises ValueError: a negative or zero limit.
     """
@@ -91,7 +92,8 @@ class IntrospectionVerifier:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY, max_bytes: int = 1 << 16,
         cache_size: int = 4096, max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         client: SharedHttpClient | httpx.AsyncClient | None = None,
-        shared: SharedTier | None = None, clock: Callable[[], float] = time.time,
+        shared: SharedTier | None = None, admission: Admission | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if min(timeout, max_concurrency, max_bytes, max_token_bytes) <= 0 or min(
                 leeway, max_cache_seconds, inactive_cache_seconds, cache_size) < 0:
@@ -109,6 +111,7 @@ class IntrospectionVerifier:
         self.max_bytes = int(max_bytes)
         self.max_token_bytes = int(max_token_bytes)
         self.shared = shared
+        self.admission = admission
         self.clock = clock
         self._owns_client = client is None
         self._client = client if client is not None else SharedHttpClient()
@@ -190,6 +193,12 @@ class IntrospectionVerifier:
     # --- one token --------------------------------------------------------------------------
 
     async def _introspect(self, token: str) -> AuthInfo:
+        admission = self.admission
+        if admission is not None:
+            reason = admission.refused(token)
+            if reason is not None:
+                self.local.put_refused(token, reason, self.clock() + self.inactive_cache_seconds)
+                raise invalid_token(reason)
         endpoint, default_issuer = await self._endpoint_and_issuer()
         response = None
         if self.shared is not None:
@@ -208,6 +217,14 @@ class IntrospectionVerifier:
                 await self.shared.put(endpoint, token, {"active": False},
                                       self.inactive_cache_seconds)
             raise
+        if admission is not None:
+            try:
+                await admission.admit(info)
+            except MCPAuthTokenVerificationException as error:
+                self.local.put_refused(token, str(error.cause),
+                                       self.clock() + self.inactive_cache_seconds)
+                raise
+            # No await from here to put_active: a revocation received now finds it cached.
         until = now + self.max_cache_seconds
         if info.expires_at is not None:
             until = min(until, info.expires_at)

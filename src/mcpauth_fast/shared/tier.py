@@ -136,6 +136,48 @@ class SharedTier:
         if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
             self.counts["writes"] += 1
 
+    async def get_record(self, namespace: str, token: str) -> dict[str, Any] | None:
+        """The record shared for ``token`` (authenticated, not interpreted), or None: not
+        there, Redis unavailable, or a value that fails authentication (``rejected``)."""
+        link = self.link
+        if link is None:
+            return None
+        self.start()
+        key = self._key(namespace, token)
+        raw = await link.run(lambda client: client.get(key))
+        if raw is None:
+            self.counts["misses"] += 1
+            return None
+        record = self.sealing.open(key, raw)
+        if record is None:
+            self.counts["rejected"] += 1
+            logger.debug("shared cache: ignored a value that is not a valid entry")
+            return None
+        self.counts["hits"] += 1
+        return record
+
+    async def put_record(self, namespace: str, token: str, record: dict[str, Any],
+                         ttl: float) -> None:
+        """Share ``record`` (sealed, under the token's keyed hash) for ``ttl`` seconds, at
+        most ``max_ttl``."""
+        link, config = self.link, self.config
+        if link is None or config is None:
+            return
+        milliseconds = math.floor(min(ttl, config.max_ttl) * 1000)
+        if milliseconds <= 0:
+            return
+        key = self._key(namespace, token)
+        value = self.sealing.seal(key, record)
+        if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
+            self.counts["writes"] += 1
+
+    async def check(self, info: AuthInfo) -> None:
+        """``admit`` for a token verified just now (asking Redis for its revocations while
+        the listener has not loaded them all)."""
+        if self.link is not None and not self._listening.is_set():
+            await self._ask_redis(info)
+        self.admit(info)
+
     def admit(self, info: AuthInfo, cache: EvictableCache | None = None) -> None:
         """Raise ``invalid_token`` when ``info``'s token is revoked (after dropping it from
         ``cache``, where the verification may just have put it)."""

@@ -1,0 +1,215 @@
+"""The shared tier behind "introspection" mode, on a real Redis and the development issuer:
+an opaque token introspected by one worker is served by another without a call, a
+revocation made on one refuses it on every one, and Redis down changes no decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import tokens
+from support.app_factory import whoami_app
+from support.redis_server import RedisServer
+
+from mcpauth_fast import MCPAuth
+from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
+from mcpauth_fast.dev.issuer import DevIssuer
+from mcpauth_fast.dev.keystore import STATE_DIR_ENV
+from mcpauth_fast.introspection import IntrospectionVerifier
+
+SECRET = b"a shared secret of the tests, 32+ bytes long"
+AUDIENCE = "http://127.0.0.1:9/mcp"
+
+
+@pytest.fixture
+def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssuer]:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "dev-issuer"))
+    with DevIssuer() as running:
+        yield running
+
+
+def opaque(issuer: DevIssuer, **options: Any) -> str:
+    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
+    tokens.MINTED.append(token)  # no log may contain it
+    return token
+
+
+class Worker:
+    """One MCPAuth (a worker) with its app and client, in this process."""
+
+    def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **shared: Any) -> None:
+        options = None if redis is None else {
+            "url": redis.url, "key": SECRET, "retry_min": 0.05, "retry_max": 0.2, **shared}
+        self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
+                                                             type=AuthServerType.OIDC),
+                            shared_cache=options)
+        client_id, secret = issuer.client_credentials
+        middleware = self.auth.bearer_auth_middleware(
+            "introspection", audience=AUDIENCE,
+            introspection={"client_id": client_id, "client_secret": secret})
+        app = whoami_app(self.auth, middleware)
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                      base_url="http://test")
+
+    @property
+    def verifier(self) -> IntrospectionVerifier:
+        (verifier,) = self.auth._introspectors.values()
+        return verifier
+
+    @property
+    def calls(self) -> int:
+        return self.verifier.call_count
+
+    async def status(self, token: str) -> int:
+        response = await self.http.get("/whoami", headers={"authorization": f"Bearer {token}"})
+        return response.status_code
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.auth.aclose()
+
+
+async def workers(issuer: DevIssuer, redis: RedisServer | None, count: int = 2
+                  ) -> list[Worker]:
+    made = [Worker(issuer, redis) for _ in range(count)]
+    if redis is not None:
+        for worker in made:
+            assert await worker.auth._tier.listening()
+    return made
+
+
+async def eventually(condition: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_token_introspected_by_one_worker_is_served_to_another_without_a_call(
+        issuer: DevIssuer, redis_server: RedisServer) -> None:
+    one, two = await workers(issuer, redis_server)
+    try:
+        token = opaque(issuer, sub="ann")
+        assert await one.status(token) == 200
+        assert (one.calls, two.calls) == (1, 0)
+        assert await two.status(token) == 200
+        assert await two.status(token) == 200
+        assert (one.calls, two.calls) == (1, 0)
+        assert two.auth.shared_cache_info()["hits"] == 1
+        # An inactive answer is shared too (for its short time).
+        unknown = "not-a-token-" + "x" * 20
+        assert await one.status(unknown) == 401
+        assert await two.status(unknown) == 401
+        assert (one.calls, two.calls) == (2, 0)
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_no_raw_token_reaches_redis(issuer: DevIssuer,
+                                          redis_server: RedisServer) -> None:
+    (one,) = await workers(issuer, redis_server, 1)
+    try:
+        token = opaque(issuer, sub="ann")
+        assert await one.status(token) == 200
+        keys = redis_server.command("KEYS", "*")
+        assert b":v:" in keys and token.encode() not in keys
+        for key in keys.split(b"\r\n"):
+            if b":v:" in key:
+                value = redis_server.command("GET", key)
+                assert token.encode() not in value and b'"sub":"ann"' in value
+    finally:
+        await one.aclose()
+
+
+async def test_a_poisoned_entry_is_not_trusted(issuer: DevIssuer,
+                                               redis_server: RedisServer) -> None:
+    one, two = await workers(issuer, redis_server)
+    try:
+        token = opaque(issuer, sub="ann")
+        assert await one.status(token) == 200
+        (key,) = [k for k in redis_server.command("KEYS", "*").split(b"\r\n") if b":v:" in k]
+        redis_server.command("SET", key, b"1" + b"\0" * 32 + b'{"r":{"active":true}}')
+        assert await two.status(token) == 200          # asked the provider instead
+        assert two.calls == 1 and two.auth.shared_cache_info()["rejected"] == 1
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+@pytest.mark.parametrize("how", ["token", "jti", "subject"])
+async def test_a_revocation_on_one_worker_refuses_the_token_on_every_one(
+        issuer: DevIssuer, redis_server: RedisServer, how: str) -> None:
+    one, two, three = await workers(issuer, redis_server, 3)
+    try:
+        token = opaque(issuer, sub="bob")
+        other = opaque(issuer, sub="carl")
+        for worker in (one, two):                       # cached locally on both
+            assert await worker.status(token) == 200
+            assert await worker.status(other) == 200
+        info = one.verifier.cached(token)
+        assert info is not None
+        if how == "token":
+            assert await one.auth.revoke(token=token)
+        elif how == "jti":
+            assert await one.auth.revoke(jti=info.claims["jti"], issuer=info.issuer)
+        else:
+            assert await one.auth.revoke(subject="bob", issuer=info.issuer)
+        await eventually(lambda: two.verifier.cached(token) is None)
+        calls = one.calls + two.calls + three.calls
+        for worker in (one, two, three):                # three: only in Redis, never local
+            assert await worker.status(token) == 401
+            assert await worker.status(token) == 401
+            assert await worker.status(other) == 200
+        if how == "token":                              # refused before any lookup
+            assert one.calls + two.calls + three.calls == calls
+        # A worker started after the revocation refuses it too.
+        (four,) = await workers(issuer, redis_server, 1)
+        try:
+            assert await four.status(token) == 401
+            assert await four.status(other) == 200
+        finally:
+            await four.aclose()
+    finally:
+        for worker in (one, two, three):
+            await worker.aclose()
+
+
+async def test_a_revocation_without_redis_holds_in_the_process(issuer: DevIssuer) -> None:
+    (one,) = await workers(issuer, None, 1)
+    try:
+        token = opaque(issuer, sub="dora")
+        assert await one.status(token) == 200
+        assert await one.auth.revoke(token=token)
+        assert one.verifier.cached(token) is None
+        assert await one.status(token) == 401
+    finally:
+        await one.aclose()
+
+
+async def test_redis_down_serves_from_local_and_provider(
+        issuer: DevIssuer, redis_server: RedisServer) -> None:
+    one, two = await workers(issuer, redis_server)
+    try:
+        known = opaque(issuer, sub="eve")
+        assert await one.status(known) == 200
+        redis_server.kill()
+        fresh = opaque(issuer, sub="fay")
+        for _ in range(3):
+            assert await one.status(known) == 200       # local
+            assert await two.status(known) == 200       # the provider, once
+            assert await one.status(fresh) == 200
+            assert await two.status(fresh) == 200
+            assert await two.status("garbage-token-value") == 401
+        assert (one.calls, two.calls) == (2, 3)
+        # A revocation while Redis is down holds in its process.
+        assert not await one.auth.revoke(token=fresh)
+        assert await one.status(fresh) == 401
+    finally:
+        await one.aclose()
+        await two.aclose()
