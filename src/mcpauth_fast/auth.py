@@ -290,8 +290,9 @@ class MCPAuth:
         if isinstance(target, str):
             warn_if_insecure(target)
         # Revocations reach opaque tokens too, and with Redis the answers are shared.
-        share = IntrospectionShare(self._tier, auth.client_id)
         try:
+            share = IntrospectionShare(self._tier, auth.client_id,
+                                       wait=float(options.get("timeout", 5.0)))
             verifier = IntrospectionVerifier(
                 target, auth, issuers=issuers, default_issuer=default_issuer, leeway=leeway,
                 cache_size=cache_size, max_token_bytes=max_token_bytes, client=self._http,

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .._accel import TokenCache
 from ..types import AuthInfo
 
-__all__ = ["Admission", "LocalTier", "SharedTier"]
+__all__ = ["Admission", "LocalTier", "SharedTier", "SingleFlight"]
 
 
 class SharedTier(Protocol):
@@ -46,6 +46,22 @@ class SharedTier(Protocol):
     async def put(self, namespace: str, token: str, response: Mapping[str, Any],
                   ttl: float) -> None:
         """Store ``response`` for ``ttl`` seconds (an inactive answer too, for its short ttl)."""
+        ...
+
+
+@runtime_checkable
+class SingleFlight(Protocol):
+    """A shared tier that also lets one worker of all introspect a token at a time."""
+
+    async def follow(self, namespace: str, token: str
+                     ) -> tuple[Mapping[str, Any] | None, bool]:
+        """After a miss: ``(answer, False)`` another worker's answer; ``(None, True)`` this
+        worker is to introspect ``token`` and then ``release``; ``(None, False)``: introspect
+        without having to release."""
+        ...
+
+    async def release(self, namespace: str, token: str) -> None:
+        """Let the workers waiting for ``token`` go (its answer is shared, or none came)."""
         ...
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..jwks import SharedHttpClient
 from ..types import AuthInfo
-from .cache import Admission, LocalTier, SharedTier
+from .cache import Admission, LocalTier, SharedTier, SingleFlight
 from .client_auth import ClientAuth
 from .response import auth_info_of_response
 
@@ -201,8 +201,21 @@ class IntrospectionVerifier:
                 raise invalid_token(reason)
         endpoint, default_issuer = await self._endpoint_and_issuer()
         response = None
+        flight = self.shared if isinstance(self.shared, SingleFlight) else None
+        claimed = False
         if self.shared is not None:
             response = await self.shared.get(endpoint, token)
+            if response is None and flight is not None:
+                response, claimed = await flight.follow(endpoint, token)
+        try:
+            return await self._answer(token, endpoint, default_issuer, response)
+        finally:
+            if claimed and flight is not None:
+                await flight.release(endpoint, token)
+
+    async def _answer(self, token: str, endpoint: str, default_issuer: str | None,
+                      response: Mapping[str, Any] | None) -> AuthInfo:
+        admission = self.admission
         from_provider = response is None
         if response is None:
             response = await self._call(endpoint, token)

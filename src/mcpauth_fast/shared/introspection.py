@@ -6,12 +6,18 @@ tier shares sealed records under keyed hashes. Here a response is stored as the 
 reaches Redis (a member equal to the token is dropped, should a provider echo it), and a
 response read back is checked again by the verifier like a fresh one.
 
+Across workers, one introspection per token (``follow``): after a miss in Redis, a worker
+takes a short lock on the token's hash; one that finds it taken waits for the entry of the
+worker that holds it (released once shared, or on failure), and introspects itself only when
+none comes.
+
 The same adapter is the verifier's ``admission``: revocations (``MCPAuth.revoke``) apply to
 introspected tokens as to JWTs, by token, ``jti`` or subject.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,11 +30,14 @@ class IntrospectionShare:
 
     :param tier: the ``MCPAuth``'s shared tier.
     :param client_id: the client that introspects (a provider may answer per client).
+    :param wait: the longest a worker waits for another's answer before asking itself
+        (the introspection timeout: the other worker's call is over by then).
     """
 
-    def __init__(self, tier: SharedTier, client_id: str) -> None:
+    def __init__(self, tier: SharedTier, client_id: str, wait: float = 5.0) -> None:
         self.tier = tier
         self.client_id = client_id
+        self.wait = wait
         self._namespaces: dict[str, str] = {}
 
     def _namespace(self, endpoint: str) -> str:
@@ -49,6 +58,33 @@ class IntrospectionShare:
                   ttl: float) -> None:
         kept = {name: value for name, value in response.items() if value != token}
         await self.tier.put_record(self._namespace(namespace), token, {"r": kept}, ttl)
+
+    async def follow(self, namespace: str, token: str
+                     ) -> tuple[Mapping[str, Any] | None, bool]:
+        """After a miss: ``(None, True)`` this worker holds the lock and introspects (and
+        then ``release``s); ``(answer, False)`` another worker's shared answer; ``(None,
+        False)`` none came (the other worker failed, the wait ran out, Redis is down):
+        introspect without the lock."""
+        tier, ns = self.tier, self._namespace(namespace)
+        claimed = await tier.claim(ns, token, self.wait)
+        if claimed is not False:
+            return None, bool(claimed)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        delay = 0.002
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            record, locked = await tier.peek(ns, token)
+            response = record.get("r") if record is not None else None
+            if isinstance(response, dict):
+                return response, False
+            if not locked:
+                break
+        return None, False
+
+    async def release(self, namespace: str, token: str) -> None:
+        await self.tier.release(self._namespace(namespace), token)
 
     # -- introspection.cache.Admission ---------------------------------------------------------
 

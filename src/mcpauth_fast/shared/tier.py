@@ -171,6 +171,58 @@ class SharedTier:
         if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
             self.counts["writes"] += 1
 
+    def _lock(self, namespace: str, token: str) -> str:
+        return f"{self._prefix}:l:{namespace}:{self.sealing.token_id(token)}"
+
+    async def claim(self, namespace: str, token: str, ttl: float) -> bool | None:
+        """Take the right to compute ``token``'s entry for ``ttl`` seconds at most (``SET NX
+        PX``): True taken, False held by another worker, None Redis unavailable."""
+        link = self.link
+        if link is None:
+            return None
+        key = self._lock(namespace, token)
+        milliseconds = max(1, math.floor(ttl * 1000))
+
+        async def take(client: Any) -> bool:
+            return bool(await client.set(key, b"1", nx=True, px=milliseconds))
+
+        result: bool | None = await link.run(take)
+        return result
+
+    async def release(self, namespace: str, token: str) -> None:
+        """Give the right back (the entry is shared, or there is none to wait for)."""
+        link = self.link
+        if link is not None:
+            key = self._lock(namespace, token)
+            await link.run(lambda client: client.delete(key))
+
+    async def peek(self, namespace: str, token: str) -> tuple[dict[str, Any] | None, bool]:
+        """``token``'s record (as ``get_record``) and whether its lock is still held; the
+        lock counts as gone when Redis does not answer."""
+        link = self.link
+        if link is None:
+            return None, False
+        key, lock = self._key(namespace, token), self._lock(namespace, token)
+
+        async def both(client: Any) -> Any:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.exists(lock)
+                return await pipe.execute()
+
+        found = await link.run(both)
+        if found is None:
+            return None, False
+        raw, locked = found
+        if raw is None:
+            return None, bool(locked)
+        record = self.sealing.open(key, raw)
+        if record is None:
+            self.counts["rejected"] += 1
+            return None, bool(locked)
+        self.counts["hits"] += 1
+        return record, bool(locked)
+
     async def check(self, info: AuthInfo) -> None:
         """``admit`` for a token verified just now (asking Redis for its revocations while
         the listener has not loaded them all)."""
