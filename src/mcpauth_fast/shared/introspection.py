@@ -67,6 +67,12 @@ class IntrospectionShare:
         introspect without the lock."""
         tier, ns = self.tier, self._namespace(namespace)
         claimed = await tier.claim(ns, token, self.wait)
+        if claimed:
+            # The holder may have shared its answer and let go between our miss and our claim.
+            found = await self.get(namespace, token)
+            if found is not None:
+                await tier.release(ns, token)
+                return found, False
         if claimed is not False:
             return None, bool(claimed)
         loop = asyncio.get_running_loop()
