@@ -18,10 +18,10 @@
 3. Bytes on the wire per entry: its key and value, and the RESP frames of its write (SET ... PX,
    or what ``revoke`` sends) and of a read (GET and its reply).
 
-Prints a table, writes ``bench/results/scale-memory.json``. About two minutes (the minting of
-RS256 tokens is most of it). Needs redis-server on PATH (ci/install.sh installs it).
+Prints a table, writes ``bench/results/scale-memory.json``. About two minutes, the minting of
+the RS256 tokens most of it. Needs redis-server on PATH (ci/install.sh installs it).
 
-    python bench/scale_memory.py [--tokens 100000] [--revocations 100000] [--alg RS256]
+    python bench/scale_memory.py [--tokens 100000] [--jwt-tokens 50000] [--revocations 100000]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import json
 import math
 import os
@@ -38,7 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -84,26 +86,34 @@ def opaque_answers(count: int) -> list[tuple[str, bytes]]:
 # -- 1. a worker's local caches (run in a subprocess per kind and implementation) ---------------
 
 
-def fill(put: Callable[[Any], object], items: list[Any]) -> dict[str, float]:
-    """RSS growth per item over the first half of ``items`` and over all of them."""
-    half = len(items) // 2
+def fill(put: Callable[[Any], object], items: Iterator[Any], count: int) -> dict[str, float]:
+    """RSS growth per item over the first half of ``count`` items and over all of them."""
+    half = count // 2
     gc.collect()
     base = rss()
-    for item in items[:half]:
+    for item in islice(items, half):
         put(item)
     gc.collect()
     middle = rss()
-    for item in items[half:]:
+    for item in items:
         put(item)
     gc.collect()
     end = rss()
-    return {"entries": len(items), "bytes_per_entry_half": (middle - base) / half,
-            "bytes_per_entry": (end - base) / len(items), "growth_mib": (end - base) / MIB}
+    return {"entries": count, "bytes_per_entry_half": (middle - base) / half,
+            "bytes_per_entry": (end - base) / count, "growth_mib": (end - base) / MIB}
 
 
-def fresh(token: str) -> str:
-    # A new str, as the HTTP parser makes one per request: the cache keeps it alive.
-    return (token + " ")[:-1]
+def lines(path: Path) -> Iterator[bytes]:
+    """The lines of ``path``, read as the fill goes: no input read ahead and freed before the
+    fill, whose memory the entries would reuse (RSS growth would understate them)."""
+    with path.open("rb") as file:
+        for line in file:
+            yield line.rstrip(b"\n")
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as file:
+        return sum(1 for _ in file)
 
 
 def user_of(mcp: bool) -> Callable[[Any], object]:
@@ -118,76 +128,92 @@ def user_of(mcp: bool) -> Callable[[Any], object]:
     return sdk_user
 
 
-def worker_jwt(path: Path, mcp: bool) -> dict[str, Any]:
+def worker_jwt(path: Path, variant: str) -> dict[str, Any]:
     from mcpauth_fast.keysets import StaticKeys
     from mcpauth_fast.verifier import JwtVerifier
 
     jwks = json.loads((path.parent / "jwks.json").read_text())
-    tokens = path.read_text().split()
-    verifier = JwtVerifier(StaticKeys(jwks), cache_size=len(tokens))
-    attach = user_of(mcp)
+    count = count_lines(path)
+    verifier = JwtVerifier(StaticKeys(jwks), cache_size=count)
+    attach = user_of(variant == "mcp")
+
+    def put(line: bytes) -> None:
+        # A new str per token, as the HTTP parser makes: the cache keeps it alive.
+        attach(verifier.verify_sync(line.decode()))
+
     # First-use costs (the key, the memos, the SDK's user class): not an entry.
-    attach(verifier.verify_sync(fresh(tokens[0])))
+    first = next(lines(path))
+    put(first)
     verifier.cache.clear()
-    result = fill(lambda token: attach(verifier.verify_sync(fresh(token))), tokens)
-    assert len(verifier.cache) == len(tokens), len(verifier.cache)
-    return {**result, "token_chars": len(tokens[0])}
+    result = fill(put, lines(path), count)
+    assert len(verifier.cache) == count, len(verifier.cache)
+    return {**result, "token_chars": len(first)}
 
 
-def worker_introspection(path: Path, mcp: bool) -> dict[str, Any]:
+def worker_introspection(path: Path, variant: str) -> dict[str, Any]:
+    """``variant`` ``"mcp"``: with the SDK's user objects; ``"refused"``: each token answered
+    ``{"active": false}``, kept in the refused tier (its SHA-256 and the reason)."""
+    from mcpauth_fast.exceptions import MCPAuthTokenVerificationException
     from mcpauth_fast.introspection import ClientAuth, IntrospectionVerifier
 
-    answers = [(token, body.encode()) for token, body in
-               (line.split("\t", 1) for line in path.read_text().splitlines())]
+    count = count_lines(path)
     verifier = IntrospectionVerifier(
         ENDPOINT, ClientAuth("bench", client_secret="s"), issuers=frozenset({ISSUER}),
-        cache_size=len(answers))
+        cache_size=count)
     loop = asyncio.new_event_loop()
-    attach = user_of(mcp)
+    attach = user_of(variant == "mcp")
+    refused = variant == "refused"
+    cache = verifier.local._refused if refused else verifier.cache
 
-    def put(item: tuple[str, bytes]) -> None:
+    def put(line: bytes) -> None:
         # The path of an answer read from the provider (or the shared tier): a fresh JSON
         # object checked, its AuthInfo put in the local tier.
-        token, body = item
-        attach(loop.run_until_complete(verifier._answer(fresh(token), ENDPOINT, ISSUER,
-                                                        orjson.loads(body))))
+        token, body = line.split(b"\t", 1)
+        answer = verifier._answer(token.decode(), ENDPOINT, ISSUER,
+                                  {"active": False} if refused else orjson.loads(body))
+        try:
+            attach(loop.run_until_complete(answer))
+        except MCPAuthTokenVerificationException:
+            assert refused
 
-    put(answers[0])
+    first = next(lines(path))
+    put(first)
     verifier.cache_clear()
     try:
-        result = fill(put, answers)
+        result = fill(put, lines(path), count)
     finally:
         loop.close()
-    assert len(verifier.cache) == len(answers), len(verifier.cache)
-    return {**result, "token_chars": len(answers[0][0]), "answer_bytes": len(answers[0][1])}
+    assert len(cache) == count, len(cache)
+    token, body = first.split(b"\t", 1)
+    return {**result, "token_chars": len(token), "answer_bytes": len(body)}
 
 
-def worker_revocations(path: Path, mcp: bool) -> dict[str, Any]:
+def worker_revocations(path: Path, kind: str) -> dict[str, Any]:
+    """A worker's ``Revocations`` of one ``kind``: one record per line of ``path``."""
     from mcpauth_fast.shared.revocation import Revocations
     from mcpauth_fast.shared.sealing import Sealing
 
-    tokens = path.read_text().split()
+    count = count_lines(path)
     sealing = Sealing(b"k" * 32)
     revocations = Revocations(sealing)
     until = time.time() + 86400
-    result = {}
-    for kind in ("t", "j", "s"):
-        def revoke(n: int, kind: str = kind) -> None:
-            name = (sealing.token_id(tokens[n]) if kind == "t"
-                    else sealing.name_id(kind, ISSUER, f"{kind}-{n}"))
-            revocations.add(kind, name, until, time.time() if kind == "s" else 0.0)
 
-        result[kind] = fill(revoke, list(range(len(tokens))))
-    return result
+    def revoke(n: int) -> None:
+        name = (sealing.token_id(secrets.token_urlsafe(32)) if kind == "t"
+                else sealing.name_id(kind, ISSUER, f"{kind}-{n}"))
+        revocations.add(kind, name, until, time.time() if kind == "s" else 0.0)
+
+    return fill(revoke, iter(range(count)), count)
 
 
-WORKERS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
+WORKERS: dict[str, Callable[[Path, str], dict[str, Any]]] = {
     "jwt": worker_jwt, "introspection": worker_introspection,
     "revocations": worker_revocations}
 
 
 def run_worker(kind: str, path: Path, pure: bool) -> dict[str, Any]:
-    """``kind`` (``+mcp``: with the SDK's user objects) in a fresh interpreter."""
+    """``kind`` in a fresh interpreter: ``jwt``, ``introspection`` (``+mcp``: with the SDK's
+    user objects; ``+refused``), ``revocations+t`` (``+j``, ``+s``)."""
     env = {**os.environ, "MCPAUTH_FAST_NO_EXTENSIONS": "1" if pure else ""}
     out = subprocess.run([sys.executable, __file__, "--worker", kind, str(path)], env=env,
                          capture_output=True, text=True, check=True, timeout=300).stdout
@@ -368,25 +394,30 @@ def per_million(bytes_per_entry: float) -> float:
 
 def report(result: dict[str, Any]) -> None:
     worker, redis_result = result["worker"], result["redis"]
-    print(f"\nWorker memory per cached entry (RSS growth, {result['tokens']} distinct "
-          f"tokens, linearity: the first half alone)")
-    print(f"{'cache':32} {'impl':5} {'B/entry':>8} {'1st half':>9} {'MiB/1M':>8} "
-          f"{'token chars':>11}")
-    for name, figures in worker.items():
+    print("\nWorker memory per cached entry (RSS growth over N distinct entries; linearity: "
+          "the first N/2 alone)")
+    size = result["defaults"]["mcpauth_cache_size"]
+    print(f"{'cache':32} {'impl':5} {'N':>7} {'B/entry':>8} {'1st half':>9} {'MiB/1M':>8} "
+          f"{'MiB@' + str(size):>9} {'token chars':>11}")
+    for name, row in worker.items():
         kind, impl = name.rsplit("/", 1)
-        rows = figures.items() if kind == "revocations" else [("", figures)]
-        for sub, row in rows:
-            label = (f"revocations {sub!r}" if sub
-                     else kind.replace("+mcp", " + MCP SDK user"))
-            print(f"{label:32} {impl:5} {row['bytes_per_entry']:8.0f} "
-                  f"{row['bytes_per_entry_half']:9.0f} {per_million(row['bytes_per_entry']):8.0f} "
-                  f"{row.get('token_chars', ''):>11}")
+        full = "" if kind.startswith("revocations") else (
+            f"{row['bytes_per_entry'] * size / MIB:.1f}")
+        label = kind.replace("+mcp", " + MCP SDK user").replace("+refused", ": refused")
+        print(f"{label:32} {impl:5} {row['entries']:7} "
+              f"{row['bytes_per_entry']:8.0f} {row['bytes_per_entry_half']:9.0f} "
+              f"{per_million(row['bytes_per_entry']):8.0f} {full:>9} "
+              f"{row.get('token_chars', ''):>11}")
     print(f"Default sizes: JwtVerifier cache_size={result['defaults']['jwt_cache_size']}, "
           f"IntrospectionVerifier cache_size={result['defaults']['introspection_cache_size']} "
           f"(and as many refused tokens), MCPAuth.bearer_auth_middleware(cache_size="
           f"{result['defaults']['mcpauth_cache_size']}, for either mode); "
           f"introspection max_cache_seconds="
           f"{result['defaults']['introspection_max_cache_seconds']:g}")
+    print("An entry holds the token string, its AuthInfo and the cache's record; a JWT's "
+          "AuthInfo keeps no decoded claims (read from the token again when asked), an "
+          "introspected one a read-only copy of the answer. An app that serves MCP also keeps "
+          "the SDK's user object on each AuthInfo (the + MCP SDK user rows).")
     print(f"\nRedis memory per shared entry (used_memory growth; MEMORY USAGE of one key; "
           f"{redis_result['server']})")
     print(f"{'entry':22} {'count':>7} {'B/entry':>8} {'MEMORY USAGE':>12} {'MiB/1M':>8} "
@@ -413,7 +444,10 @@ def report(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=100_000,
-                        help="entries per cache and per shared kind")
+                        help="entries per introspection cache, per shared kind")
+    parser.add_argument("--jwt-tokens", type=int, default=50_000,
+                        help="distinct JWTs (RS256 minting, ~1 ms a token a core, is most "
+                        "of the run)")
     parser.add_argument("--revocations", type=int, default=100_000,
                         help="revocation records per kind in Redis")
     parser.add_argument("--through-tier", type=int, default=2000,
@@ -425,8 +459,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, path = args.worker
-        name, _, mcp = kind.partition("+")
-        print(json.dumps(WORKERS[name](Path(path), mcp == "mcp")))
+        name, _, variant = kind.partition("+")
+        print(json.dumps(WORKERS[name](Path(path), variant)))
         return
     binary = redis_binary()
     if binary is None:
@@ -451,19 +485,24 @@ def main() -> None:
         jwks = issuer.keys.jwks()
         jwks = {"keys": [k for k in jwks["keys"] if k["alg"] == args.alg]}
         (workdir / "jwks.json").write_text(json.dumps(jwks))
-        log(f"minting {args.tokens} {args.alg} tokens on every core")
-        jwt_file = mint_to_file(issuer, workdir / "jwt.txt", args.tokens, args.alg, ttl=TTL)
+        jwt_file = mint_to_file(issuer, workdir / "jwt.txt", args.jwt_tokens, args.alg,
+                                ttl=TTL)
         answers = opaque_answers(args.tokens)
         opaque_file = workdir / "opaque.txt"
         opaque_file.write_text("".join(f"{t}\t{b.decode()}\n" for t, b in answers))
 
         worker: dict[str, Any] = {}
         for kind, path in (("jwt", jwt_file), ("introspection", opaque_file)):
-            for variant, impl in ((kind, "c"), (kind, "py"), (f"{kind}+mcp", "c")):
-                log(f"worker: {args.tokens} {variant} entries, {impl}")
+            variants = [(kind, "c"), (kind, "py"), (f"{kind}+mcp", "c")]
+            if kind == "introspection":
+                variants.append((f"{kind}+refused", "c"))
+            for variant, impl in variants:
+                log(f"worker: {variant} entries, {impl}")
                 worker[f"{variant}/{impl}"] = run_worker(variant, path, pure=impl == "py")
-        log("worker: revocations (pure Python on either path)")
-        worker["revocations/any"] = run_worker("revocations", jwt_file, pure=False)
+        for kind in ("t", "j", "s"):  # pure Python on either path
+            log(f"worker: revocations of kind {kind!r}")
+            worker[f"revocations {kind!r}/any"] = run_worker(f"revocations+{kind}", opaque_file,
+                                                             pure=False)
 
         server.start()
         tokens = jwt_file.read_text().split()
@@ -482,9 +521,9 @@ def main() -> None:
             path.rmdir() if path.is_dir() else path.unlink()
         workdir.rmdir()
 
-    import inspect
     result = {
-        "tokens": args.tokens, "alg": args.alg, "issuer": ISSUER, "audience": AUDIENCE,
+        "tokens": args.tokens, "jwt_tokens": args.jwt_tokens, "alg": args.alg,
+        "issuer": ISSUER, "audience": AUDIENCE,
         "python": platform.python_version(), "machine": platform.machine(),
         "defaults": {
             "jwt_cache_size": DEFAULT_CACHE_SIZE,
