@@ -35,6 +35,7 @@ import math
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -517,9 +518,7 @@ def main() -> None:
         redis_result["server"] = f"redis {version}, {mem_allocator}"
     finally:
         server.stop()
-        for path in sorted(workdir.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     result = {
         "tokens": args.tokens, "jwt_tokens": args.jwt_tokens, "alg": args.alg,
