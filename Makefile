@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint dist-check demo fuzz fuzz-native bench bench-micro bench-e2e bench-instructions bench-hostile bench-rss bench-check bench-baseline clean
+.PHONY: install test lint dist-check demo fuzz fuzz-native bench bench-micro bench-e2e bench-instructions bench-hostile bench-rss bench-scale-memory bench-check bench-baseline clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ bench-hostile: $(BENCH_STAMP)
 # RSS after 1,000,000 distinct tokens against the no-auth app (about 15 minutes).
 bench-rss: $(BENCH_STAMP)
 	$(PY) bench/e2e.py --no-rps --locust-time 0 --rss-tokens 1000000 --out bench/results/e2e-rss-1m.json
+
+# Memory per cached token, in a worker (compiled and pure) and in Redis, and the bytes on the
+# wire per shared entry: the figures of docs/scale.md (~2-3 min; needs redis-server).
+bench-scale-memory: $(BENCH_STAMP)
+	$(PY) bench/scale_memory.py
 
 bench-check: $(BENCH_STAMP)
 	bench/run.sh $(PY) $(BENCH_RUNS) bench/results
