@@ -418,6 +418,11 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{k['seconds']} s; {k['requests']} requests; 5xx {k['5xx']}; wrong decisions "
                  f"{k['wrong_decisions']} {k['wrong'] or ''}; request errors "
                  f"{k['request_errors']}; locust exit {k['locust_exit_code']}")
+    for message, count in k["wrong_messages"].items():
+        name, _, error = message.partition(": ")
+        decision, cause = DECISION.search(error), re.search(r'"cause":"([^"]*)"', error)
+        lines.append(f"  wrong: {name} x{count}: {decision.group(0) if decision else error}"
+                     + (f", cause {cause.group(1)}" if cause else ""))
     if k["preflight_wrong"]:
         lines.append("  WRONG before the load (kind: [worker 1, worker 2]): "
                      f"{k['preflight_wrong']}")
