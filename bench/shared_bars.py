@@ -175,7 +175,7 @@ def bar_r(issuer: Any, one: Worker, two: Worker, count: int) -> dict[str, Any]:
             body = {"token": {"token": token}, "jti": {"jti": jti, "issuer": issuer.issuer},
                     "subject": {"subject": subject, "issuer": issuer.issuer}}[how]
             go, start, result = threading.Event(), [0.0], {}
-            threads = [threading.Thread(target=time_to_refusal, args=(
+            threads = [threading.Thread(target=time_to_refusal, daemon=True, args=(
                 w, c, token, go, start, result, key, 5.0)) for w, c, key in (
                 (one, pollers[0], "worker1_s"), (two, pollers[1], "worker2_s"))]
             for thread in threads:
@@ -487,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
                    "CLIENT_SECRET": client_secret, "AUDIENCE": AUDIENCE,
                    "REDIS_URL": redis.url, "SHARED_KEY": secrets.token_hex(32),
                    "RETRY_MAX": str(args.retry_max)}
-            workers = [Worker(env, workdir / f"worker-{n}.log") for n in (1, 2)]
+            for n in (1, 2):  # appended one by one: the finally block stops each started
+                workers.append(Worker(env, workdir / f"worker-{n}.log"))
             for worker in workers:
                 if worker.wait_listening(30.0) is None:
                     raise RuntimeError("a worker did not start listening")
