@@ -98,5 +98,11 @@ bench-baseline: $(BENCH_STAMP)
 	bench/run.sh $(PY) $(BENCH_RUNS) bench/results/baseline
 	$(PY) bench/summary.py bench/results/baseline/run-*.json -o bench/baseline/summary.json
 
+# Issue 16's bars on two uvicorn workers behind a real redis-server (~1.5 min): revocation
+# delay (p99 < 1 s) and Redis SIGKILLed and restarted under locust (no 5xx, no wrong decision).
+.PHONY: bench-shared
+bench-shared: $(BENCH_STAMP)
+	$(PY) bench/shared_bars.py
+
 clean:
 	rm -rf build dist src/*.egg-info src/mcpauth_fast/*.so ext/*.c ext/*.html $(VENV) .venv-mcp1
