@@ -12,9 +12,7 @@ or ``{"subject", "issuer"}``) are not: they stand in for an admin interface.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,18 +25,6 @@ from starlette.routing import Mount, Route
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
 
-
-class _WithTraceback(logging.Filter):
-    """The middleware answers an unexpected exception in verification with 401 and logs its
-    name only; the bench wants where it came from in the worker's log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if str(record.msg).startswith("token verification raised") and not record.exc_info:
-            record.exc_info = sys.exc_info()
-        return True
-
-
-logging.getLogger("mcpauth_fast.middleware").addFilter(_WithTraceback())
 retry_max = float(os.environ.get("RETRY_MAX", "1.0"))
 auth = MCPAuth(
     server=AuthServerDiscoveryConfig(issuer=os.environ["ISSUER_URL"], type=AuthServerType.OIDC),
