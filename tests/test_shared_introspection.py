@@ -51,16 +51,17 @@ def opaque(issuer: DevIssuer, **options: Any) -> str:
 class Worker:
     """One MCPAuth (a worker) with its app and client, in this process."""
 
-    def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **shared: Any) -> None:
+    def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **introspection: Any
+                 ) -> None:
         options = None if redis is None else {
-            "url": redis.url, "key": SECRET, "retry_min": 0.05, "retry_max": 0.2, **shared}
+            "url": redis.url, "key": SECRET, "retry_min": 0.05, "retry_max": 0.2}
         self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
                                                              type=AuthServerType.OIDC),
                             shared_cache=options)
         client_id, secret = issuer.client_credentials
         middleware = self.auth.bearer_auth_middleware(
             "introspection", audience=AUDIENCE,
-            introspection={"client_id": client_id, "client_secret": secret})
+            introspection={"client_id": client_id, "client_secret": secret, **introspection})
         app = whoami_app(self.auth, middleware)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                       base_url="http://test")
@@ -115,6 +116,26 @@ async def test_a_token_introspected_by_one_worker_is_served_to_another_without_a
         assert await one.status(unknown) == 401
         assert await two.status(unknown) == 401
         assert (one.calls, two.calls) == (2, 0)
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_an_answer_passed_on_lives_no_longer_than_where_it_came_from(
+        issuer: DevIssuer, redis_server: RedisServer) -> None:
+    # max_cache_seconds is the revocation delay accepted: a worker that reads an answer from
+    # Redis keeps it until the asking worker's entry ends, not for a time of its own.
+    one, two = (Worker(issuer, redis_server, max_cache_seconds=1.0) for _ in range(2))
+    try:
+        token = opaque(issuer, sub="ann")
+        asked = time.time()
+        assert await one.status(token) == 200
+        await asyncio.sleep(0.5)
+        assert await two.status(token) == 200 and two.calls == 0     # from Redis
+        assert issuer.revoke(token)                                  # at the provider only
+        await asyncio.sleep(max(0.0, asked + 1.2 - time.time()))
+        assert await two.status(token) == 401
+        assert await one.status(token) == 401
     finally:
         await one.aclose()
         await two.aclose()

@@ -25,7 +25,12 @@ from typing import Any, Protocol, runtime_checkable
 from .._accel import TokenCache
 from ..types import AuthInfo
 
-__all__ = ["Admission", "LocalTier", "SharedTier", "SingleFlight"]
+__all__ = ["Admission", "LocalTier", "SharedAnswer", "SharedTier", "SingleFlight"]
+
+#: A shared response and until when it may be used (seconds since the epoch): a worker that
+#: reads it keeps it no longer than the worker that asked the provider, so the revocation
+#: delay stays ``max_cache_seconds`` however many workers pass it on.
+SharedAnswer = tuple[Mapping[str, Any], float]
 
 
 class SharedTier(Protocol):
@@ -39,13 +44,13 @@ class SharedTier(Protocol):
     entries by a keyed hash of ``namespace`` and ``token``, never by the raw token.
     """
 
-    async def get(self, namespace: str, token: str) -> Mapping[str, Any] | None:
-        """The stored response for ``token``, or None."""
+    async def get(self, namespace: str, token: str) -> SharedAnswer | None:
+        """The stored response for ``token`` and its ``until``, or None."""
         ...
 
     async def put(self, namespace: str, token: str, response: Mapping[str, Any],
-                  ttl: float) -> None:
-        """Store ``response`` for ``ttl`` seconds (an inactive answer too, for its short ttl)."""
+                  until: float) -> None:
+        """Store ``response`` until ``until`` (an inactive answer too, for its short time)."""
         ...
 
 
@@ -54,7 +59,7 @@ class SingleFlight(Protocol):
     """A shared tier that also lets one worker of all introspect a token at a time."""
 
     async def follow(self, namespace: str, token: str
-                     ) -> tuple[Mapping[str, Any] | None, bool]:
+                     ) -> tuple[SharedAnswer | None, bool]:
         """After a miss: ``(answer, False)`` another worker's answer; ``(None, True)`` this
         worker is to introspect ``token`` and then ``release``; ``(None, False)``: introspect
         without having to release."""

@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..jwks import SharedHttpClient
 from ..types import AuthInfo
-from .cache import Admission, LocalTier, SharedTier, SingleFlight
+from .cache import Admission, LocalTier, SharedAnswer, SharedTier, SingleFlight
 from .client_auth import ClientAuth
 from .response import auth_info_of_response
 
@@ -200,25 +200,27 @@ class IntrospectionVerifier:
                 self.local.put_refused(token, reason, self.clock() + self.inactive_cache_seconds)
                 raise invalid_token(reason)
         endpoint, default_issuer = await self._endpoint_and_issuer()
-        response = None
+        shared: SharedAnswer | None = None
         flight = self.shared if isinstance(self.shared, SingleFlight) else None
         claimed = False
         if self.shared is not None:
-            response = await self.shared.get(endpoint, token)
-            if response is None and flight is not None:
-                response, claimed = await flight.follow(endpoint, token)
+            shared = await self.shared.get(endpoint, token)
+            if shared is None and flight is not None:
+                shared, claimed = await flight.follow(endpoint, token)
         try:
-            return await self._answer(token, endpoint, default_issuer, response)
+            return await self._answer(token, endpoint, default_issuer, shared)
         finally:
             if claimed and flight is not None:
                 await flight.release(endpoint, token)
 
     async def _answer(self, token: str, endpoint: str, default_issuer: str | None,
-                      response: Mapping[str, Any] | None) -> AuthInfo:
+                      shared: SharedAnswer | None) -> AuthInfo:
         admission = self.admission
-        from_provider = response is None
-        if response is None:
-            response = await self._call(endpoint, token)
+        from_provider = shared is None
+        if shared is None:
+            response: Mapping[str, Any] = await self._call(endpoint, token)
+        else:
+            response = shared[0]
         now = self.clock()
         try:
             info = auth_info_of_response(
@@ -228,7 +230,7 @@ class IntrospectionVerifier:
             self.local.put_refused(token, str(error.cause), now + self.inactive_cache_seconds)
             if from_provider and self.shared is not None:
                 await self.shared.put(endpoint, token, {"active": False},
-                                      self.inactive_cache_seconds)
+                                      now + self.inactive_cache_seconds)
             raise
         if admission is not None:
             try:
@@ -241,9 +243,11 @@ class IntrospectionVerifier:
         until = now + self.max_cache_seconds
         if info.expires_at is not None:
             until = min(until, info.expires_at)
+        if shared is not None:
+            until = min(until, shared[1])
         self.local.put_active(token, info, until)
         if from_provider and self.shared is not None:
-            await self.shared.put(endpoint, token, response, until - now)
+            await self.shared.put(endpoint, token, response, until)
         return info
 
     async def _endpoint_and_issuer(self) -> tuple[str, str | None]:

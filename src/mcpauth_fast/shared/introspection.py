@@ -18,11 +18,20 @@ introspected tokens as to JWTs, by token, ``jti`` or subject.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..introspection.cache import SharedAnswer
 from ..types import AuthInfo
 from .tier import SharedTier
+
+
+def _answer(record: Mapping[str, Any] | None) -> SharedAnswer | None:
+    response, until = (record.get("r"), record.get("u")) if record is not None else (None, None)
+    if isinstance(response, dict) and isinstance(until, (int, float)):
+        return response, float(until)
+    return None
 
 
 class IntrospectionShare:
@@ -49,18 +58,17 @@ class IntrospectionShare:
 
     # -- introspection.cache.SharedTier ------------------------------------------------------
 
-    async def get(self, namespace: str, token: str) -> Mapping[str, Any] | None:
-        record = await self.tier.get_record(self._namespace(namespace), token)
-        response = record.get("r") if record is not None else None
-        return response if isinstance(response, dict) else None
+    async def get(self, namespace: str, token: str) -> SharedAnswer | None:
+        return _answer(await self.tier.get_record(self._namespace(namespace), token))
 
     async def put(self, namespace: str, token: str, response: Mapping[str, Any],
-                  ttl: float) -> None:
+                  until: float) -> None:
         kept = {name: value for name, value in response.items() if value != token}
-        await self.tier.put_record(self._namespace(namespace), token, {"r": kept}, ttl)
+        await self.tier.put_record(self._namespace(namespace), token,
+                                   {"r": kept, "u": until}, until - time.time())
 
     async def follow(self, namespace: str, token: str
-                     ) -> tuple[Mapping[str, Any] | None, bool]:
+                     ) -> tuple[SharedAnswer | None, bool]:
         """After a miss: ``(None, True)`` this worker holds the lock and introspects (and
         then ``release``s); ``(answer, False)`` another worker's shared answer; ``(None,
         False)`` none came (the other worker failed, the wait ran out, Redis is down):
@@ -82,9 +90,9 @@ class IntrospectionShare:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
             record, locked = await tier.peek(ns, token)
-            response = record.get("r") if record is not None else None
-            if isinstance(response, dict):
-                return response, False
+            answer = _answer(record)
+            if answer is not None:
+                return answer, False
             if not locked:
                 break
         return None, False
