@@ -43,6 +43,10 @@ return 0
 """
 
 
+#: The most revocation messages applied together.
+_BURST = 1000
+
+
 def revoked_error() -> MCPAuthTokenVerificationException:
     return MCPAuthTokenVerificationException(
         MCPAuthTokenVerificationExceptionCode.INVALID_TOKEN, "the token is revoked")
@@ -354,22 +358,26 @@ class SharedTier:
                 await pipe.execute()
             self.counts["revocations_restored"] += len(restored)
 
-    def _received(self, data: Any) -> None:
-        try:
-            message = orjson.loads(data)
-            kind, name = message["k"], message["n"]
-            until, before = float(message["u"]), float(message["b"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            self.counts["rejected"] += 1
-            return
-        if kind in KINDS and isinstance(name, str) and math.isfinite(until + before):
-            self.counts["revocations_received"] += 1
-            self.revocations.add(kind, name, until, before)
+    def _received(self, messages: list[Any]) -> None:
+        records = []
+        for data in messages:
+            try:
+                message = orjson.loads(data)
+                kind, name = message["k"], message["n"]
+                until, before = float(message["u"]), float(message["b"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                self.counts["rejected"] += 1
+                continue
+            if kind in KINDS and isinstance(name, str) and math.isfinite(until + before):
+                self.counts["revocations_received"] += 1
+                records.append((kind, name, until, before))
+        self.revocations.add_all(records)
 
     async def _load(self, client: Any) -> None:
         # Every stored revocation, after subscribing: none is missed between the two. One
-        # round trip per SCAN batch of keys, not per key.
+        # round trip per SCAN batch of keys, not per key, and one pass over the caches.
         now, cursor = self._clock(), 0
+        records: list[tuple[str, str, float, float]] = []
         while True:
             cursor, keys = await client.scan(cursor, match=f"{self._prefix}:r:*", count=1000)
             if keys:
@@ -379,20 +387,12 @@ class SharedTier:
                         pipe.pttl(key)
                     answers = await pipe.execute()
                 for key, value, ttl in zip(keys, answers[::2], answers[1::2], strict=True):
-                    self._loaded(key, value, ttl, now)
+                    record = _stored(key, value, ttl, now)
+                    if record is not None:
+                        records.append(record)
             if not cursor:
-                return
-
-    def _loaded(self, key: bytes, value: bytes | None, ttl: int | None, now: float) -> None:
-        parts = key.decode(errors="replace").rsplit(":", 2)
-        if len(parts) != 3 or parts[1] not in KINDS:
-            return
-        try:
-            before = float(value) if parts[1] == "s" else 0.0  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return
-        if ttl is not None and ttl > 0:
-            self.revocations.add(parts[1], parts[2], now + ttl / 1000, before)
+                break
+        self.revocations.add_all(records)
 
     # -- the listener ------------------------------------------------------------------------
 
@@ -433,8 +433,17 @@ class SharedTier:
                     # the loop within the timeout all the same.
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=0.25)
-                    if message is not None and message.get("type") == "message":
-                        self._received(message["data"])
+                    # A burst (an admin revoking many) is applied in one pass over the caches.
+                    burst: list[Any] = []
+                    while message is not None:
+                        if message.get("type") == "message":
+                            burst.append(message["data"])
+                        if len(burst) >= _BURST:
+                            break
+                        message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                           timeout=0.0)
+                    if burst:
+                        self._received(burst)
             except FAILURES as error:
                 self._listening.clear()
                 link.failed(error)
@@ -462,6 +471,19 @@ class SharedTier:
             await asyncio.wait({listener}, timeout=0.5)
         if self.link is not None:
             await self.link.aclose()
+
+
+def _stored(key: bytes, value: bytes | None, ttl: int | None, now: float
+            ) -> tuple[str, str, float, float] | None:
+    # A stored revocation as ``(kind, name, until, before)``, or None for anything else.
+    parts = key.decode(errors="replace").rsplit(":", 2)
+    if len(parts) != 3 or parts[1] not in KINDS or ttl is None or ttl <= 0:
+        return None
+    try:
+        before = float(value) if parts[1] == "s" else 0.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return parts[1], parts[2], now + ttl / 1000, before
 
 
 def _message(kind: str, name: str, until: float, before: float) -> bytes:
