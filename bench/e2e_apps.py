@@ -43,7 +43,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-APPS = ("noauth", "floor", "fast", "mcpauth", "fast-opaque")
+APPS = ("noauth", "floor", "fast", "mcpauth", "fast-opaque", "fast-metrics")
 #: The contenders of both end-to-end runs, (name, app, tokens): an app and the tokens it is
 #: sent, one repeated ("same") or more than the cache holds ("distinct"). The order of odd
 #: rounds (even rounds run it backwards).
@@ -152,6 +152,20 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
                        Route("/_bench/cache", cache_info, methods=["GET"]))
 
 
+def fast_metrics_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
+    """The fast app with every metric on: a Prometheus collector, OpenTelemetry instruments
+    and the outcome on each request's span (none is recording here: what the marking costs
+    when no tracer samples the request)."""
+    from mcpauth_fast import MCPAuth, config
+    from mcpauth_fast.metrics.otel import instrument
+    from mcpauth_fast.metrics.prometheus import register
+
+    mcp_auth, bearer_auth = _guarded(MCPAuth, config, issuer, jwks_uri, audience)
+    register(mcp_auth)
+    instrument(mcp_auth, span_attributes=True)
+    return _whoami_app(mcp_auth, bearer_auth)
+
+
 def fast_opaque_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
     """mcpauth-fast in introspection mode (RFC 7662) against the dev issuer's ``/introspect``,
     with the dev client's credentials from the issuer's state directory (``E2E_DEV_STATE``);
@@ -195,6 +209,8 @@ def build_app(name: str, issuer: str = "", jwks_uri: str = "", audience: str = "
         return fast_app(issuer, jwks_uri, audience)
     if name == "fast-opaque":
         return fast_opaque_app(issuer, jwks_uri, audience)
+    if name == "fast-metrics":
+        return fast_metrics_app(issuer, jwks_uri, audience)
     return mcpauth_app(issuer, jwks_uri, audience)
 
 

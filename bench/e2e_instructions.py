@@ -141,6 +141,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     pair("fast-distinct", "floor-distinct")
     pair("fast-same", "mcpauth-same")
     pair("fast-same", "fast-opaque")
+    pair("fast-same", "fast-metrics")
     pair("fast-distinct", "mcpauth-distinct")
     return ratios
 
@@ -158,8 +159,10 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: Those of bench/e2e.py, and an opaque token (RFC 7662) repeated: served from the local tier.
-INSTRUCTION_CONTENDERS = (*CONTENDERS, ("fast-opaque", "fast-opaque", "opaque"))
+#: Those of bench/e2e.py, an opaque token (RFC 7662) repeated (served from the local tier),
+#: and the fast app with every metric on.
+INSTRUCTION_CONTENDERS = (*CONTENDERS, ("fast-opaque", "fast-opaque", "opaque"),
+                          ("fast-metrics", "fast-metrics", "same"))
 
 
 def make_tokens(issuer: Any, workdir: Path, kinds: set[str], count: int

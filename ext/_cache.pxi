@@ -80,7 +80,7 @@ cdef class TokenCache:
     cdef _Entry _newest  # the last of _entries when known, else None: a hit on it moves nothing
     cdef list _front  # None when the cache holds nothing (maxsize 0)
     cdef Py_ssize_t _maxsize
-    cdef unsigned long long _hits, _misses
+    cdef unsigned long long _hits, _misses, _evictions
 
     def __init__(self, maxsize: int = 4096) -> None:
         cdef Py_ssize_t size = _FRONT_MIN
@@ -91,7 +91,7 @@ cdef class TokenCache:
             self._drop_all()
             self._entries = _OrderedDict()
             self._maxsize = min(maxsize, PY_SSIZE_T_MAX)
-            self._hits = self._misses = 0
+            self._hits = self._misses = self._evictions = 0
             while size < _FRONT_MAX and size < 2 * self._maxsize:
                 size *= 2
             self._front = [None] * size if self._maxsize else None
@@ -233,6 +233,7 @@ cdef class TokenCache:
             while len(entries) > self._maxsize:
                 entry = entries.popitem(False)[1]  # the oldest
                 entry.alive = False
+                self._evictions += 1
                 if entry is self._newest:
                     self._newest = None
 
@@ -268,13 +269,14 @@ cdef class TokenCache:
         with cython.critical_section(self):
             self._drop_all()
             self._entries.clear()
-            self._hits = self._misses = 0
+            self._hits = self._misses = self._evictions = 0
 
     def info(self):
-        """``{"hits", "misses", "size", "maxsize"}``."""
+        """``{"hits", "misses", "evictions", "size", "maxsize"}`` (evictions: entries dropped
+        to make room)."""
         with cython.critical_section(self):
-            return {"hits": self._hits, "misses": self._misses, "size": len(self._entries),
-                    "maxsize": self._maxsize}
+            return {"hits": self._hits, "misses": self._misses, "evictions": self._evictions,
+                    "size": len(self._entries), "maxsize": self._maxsize}
 
 
 @cython.final

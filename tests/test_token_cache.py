@@ -13,7 +13,7 @@ def test_hit_miss_and_info(speedups: ModuleType) -> None:
     value = object()
     cache.put("t1", value, 100.0, ("iss", "k1"))
     assert cache.get("t1", 50.0) is value
-    assert cache.info() == {"hits": 1, "misses": 1, "size": 1, "maxsize": 3}
+    assert cache.info() == {"hits": 1, "misses": 1, "evictions": 0, "size": 1, "maxsize": 3}
     assert len(cache) == 1 and cache.maxsize == 3
 
 
@@ -37,6 +37,9 @@ def test_lru_eviction_keeps_recently_used(speedups: ModuleType) -> None:
     assert cache.get("a", 0.0) == 1 and cache.get("c", 0.0) == 3
     cache.put("a", 10, 1e9)                   # replacing refreshes, does not grow
     assert len(cache) == 2 and cache.get("a", 0.0) == 10
+    assert cache.info()["evictions"] == 1     # b, for room (an expired entry, or one
+    cache.put("d", 4, 1e9)                    # revoked, is not an eviction)
+    assert cache.info()["evictions"] == 2
 
 
 def test_key_is_the_whole_token(speedups: ModuleType) -> None:
@@ -76,7 +79,7 @@ def test_clear_and_disabled(speedups: ModuleType) -> None:
     cache.put("a", 1, 1e9)
     cache.get("a", 0.0)
     cache.clear()
-    assert cache.info() == {"hits": 0, "misses": 0, "size": 0, "maxsize": 4}
+    assert cache.info() == {"hits": 0, "misses": 0, "evictions": 0, "size": 0, "maxsize": 4}
     off = speedups.TokenCache(0)
     off.put("a", 1, 1e9)
     assert off.get("a", 0.0) is None and len(off) == 0

@@ -589,7 +589,7 @@ class TokenCache:
     the compiled one holds a critical section on free-threaded builds.
     """
 
-    __slots__ = ("_entries", "_maxsize", "_hits", "_misses")
+    __slots__ = ("_entries", "_maxsize", "_hits", "_misses", "_evictions")
 
     def __init__(self, maxsize: int = 4096) -> None:
         maxsize = operator.index(maxsize)
@@ -599,6 +599,7 @@ class TokenCache:
         self._maxsize = maxsize
         self._hits = 0
         self._misses = 0
+        self._evictions = 0
 
     @property
     def maxsize(self) -> int:
@@ -633,6 +634,7 @@ class TokenCache:
         entries.move_to_end(token)
         while len(entries) > self._maxsize:
             entries.popitem(last=False)
+            self._evictions += 1
 
     def evict_kid(self, kid: Any) -> int:
         """Drop every entry stored with ``kid``; return how many were dropped."""
@@ -654,12 +656,15 @@ class TokenCache:
         self._entries.clear()
         self._hits = 0
         self._misses = 0
+        self._evictions = 0
 
     def info(self) -> dict[str, int]:
-        """``{"hits", "misses", "size", "maxsize"}``."""
+        """``{"hits", "misses", "evictions", "size", "maxsize"}`` (evictions: entries dropped
+        to make room)."""
         return {
             "hits": self._hits,
             "misses": self._misses,
+            "evictions": self._evictions,
             "size": len(self._entries),
             "maxsize": self._maxsize,
         }

@@ -20,6 +20,7 @@ from .config import (
     trusted_issuers,
     validate_resource_configs,
 )
+from .decisions import Decisions
 from .exceptions import (
     AuthServerExceptionCode,
     MCPAuthAuthServerException,
@@ -30,6 +31,7 @@ from .jsonrpc import DEFAULT_MAX_BODY_BYTES
 from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
 from .keysets import IssuerKeys, KeySource
 from .mcp_compat import auth_info_of_current_mcp_request
+from .metrics import families
 from .middleware import BearerAuthMiddleware, CustomVerifier, MiddlewareConfig, TokenVerifier
 from .middleware.create_bearer_auth import validate_issuer_url
 from .operations import OperationRules, requires_scopes, rules_of_server
@@ -166,6 +168,7 @@ class MCPAuth:
             scope_hierarchy if isinstance(scope_hierarchy, ScopeHierarchy)
             else ScopeHierarchy(scope_hierarchy) if scope_hierarchy else FLAT)
         self._http = SharedHttpClient()
+        self._decisions = Decisions()
         self._key_sources: dict[tuple[Any, ...], KeySource] = {}
         self._verifiers: dict[tuple[Any, ...], JwtVerifier] = {}
         self._introspectors: dict[tuple[Any, ...], IntrospectionVerifier] = {}
@@ -446,6 +449,7 @@ class MCPAuth:
             mcp_server=mcp_server,
             max_body_bytes=max_body_bytes,
             revoked=self._tier.check_custom if callable(mode_or_verify) else None,
+            decisions=self._decisions,
             # The listener of revocations starts with the app when they come through Redis.
             on_startup=self.prefetch if mode_or_verify in ("jwt", "auto") or (
                 self._tier.link is not None) else None,
@@ -516,6 +520,15 @@ class MCPAuth:
                 verifier.attach(self._tier)
         return await revoke(self._tier, token=token, jti=jti, subject=subject, issuer=issuer,
                             before=before, expires_at=expires_at)
+
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], Any]]]:
+        """Every counter and gauge, read now: ``{family: [(labels, value), ...]}``.
+
+        Requests let in and refused (by status and reason class), verifications and their
+        time, the token caches, the key sets, introspection calls and the shared tier
+        (``mcpauth_fast.metrics``; ``metrics.prometheus`` and ``metrics.otel`` expose them).
+        """
+        return {family.name: family.samples for family in families(self)}
 
     def shared_cache_info(self) -> dict[str, Any]:
         """The shared tier's counters: ``hits``, ``misses``, ``writes``, ``rejected`` (values

@@ -143,6 +143,7 @@ class RemoteJwks:
         self._listeners: list[RemovalListener] = []
         self._reported: set[str] = set()
         self.fetch_count = 0
+        self.failure_count = 0
         self.last_success: float | None = None
         self.last_error: str | None = None
 
@@ -190,10 +191,12 @@ class RemoteJwks:
             await self._join(self._start_refresh() if self._idle() else None)
 
     def stats(self) -> dict[str, Any]:
-        """``fetch_count``, ``last_success`` (epoch seconds), ``last_error``, ``key_count``."""
+        """``fetch_count``, ``failure_count`` (all time), ``last_success`` (epoch seconds),
+        ``last_error``, ``key_count``, ``failures`` (in a row)."""
         return {
             "url": self.url,
             "fetch_count": self.fetch_count,
+            "failure_count": self.failure_count,
             "last_success": self.last_success,
             "last_error": self.last_error,
             "key_count": len(self._key_set.keys) if self._key_set is not None else 0,
@@ -266,8 +269,8 @@ class RemoteJwks:
         self._refresh_at = now + max_age * REFRESH_AHEAD
         self._next_attempt = -math.inf
         if self._failures:
-            logger.warning("JWKS fetch from %s recovered after %d failure(s)",
-                           self.url, self._failures)
+            logger.info("JWKS fetch from %s recovered after %d failure(s)",
+                        self.url, self._failures)
         self._failures = 0
         self.last_error = None
         self.last_success = time.time()
@@ -283,6 +286,7 @@ class RemoteJwks:
 
     def _failed(self, error: str) -> None:
         self._failures += 1
+        self.failure_count += 1
         self.last_error = error
         self._next_attempt = self._clock() + min(2.0 ** (self._failures - 1), MAX_BACKOFF)
         # One warning per episode; the retries of an ongoing outage stay at DEBUG.
@@ -367,6 +371,10 @@ class DiscoveredJwks:
                 for listener in self._listeners:
                     self._remote.add_removal_listener(listener)
         return self._remote
+
+    def stats(self) -> dict[str, Any] | None:
+        """``RemoteJwks.stats`` of the discovered key set, or None before discovery."""
+        return self._remote.stats() if self._remote is not None else None
 
     def add_removal_listener(self, listener: RemovalListener) -> None:
         self._listeners.append(listener)

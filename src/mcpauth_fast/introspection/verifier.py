@@ -126,6 +126,7 @@ class IntrospectionVerifier:
         self._failures = 0
         #: Calls made to the endpoint (each token's first request, and after expiry).
         self.call_count = 0
+        self.failure_count = 0
         self.last_error: str | None = None
 
     @property
@@ -178,8 +179,10 @@ class IntrospectionVerifier:
         self.local.forget(token)
 
     def cache_info(self) -> dict[str, Any]:
-        """The tiers' counters, and ``calls`` / ``failures`` / ``last_error``."""
-        return {**self.local.info(), "calls": self.call_count, "failures": self._failures,
+        """The tiers' counters, and ``calls``, ``failure_count`` (all time), ``failures`` (in a
+        row) and ``last_error``."""
+        return {**self.local.info(), "calls": self.call_count,
+                "failure_count": self.failure_count, "failures": self._failures,
                 "last_error": self.last_error}
 
     def cache_clear(self) -> None:
@@ -278,8 +281,8 @@ class IntrospectionVerifier:
         except httpx.HTTPError as exc:
             raise self._unavailable(type(exc).__name__) from None
         if self._failures:
-            logger.warning("introspection at %s recovered after %d failure(s)",
-                           endpoint, self._failures)
+            logger.info("introspection at %s recovered after %d failure(s)",
+                        endpoint, self._failures)
         self._failures = 0
         self.last_error = None
         return response
@@ -320,6 +323,7 @@ class IntrospectionVerifier:
 
     def _unavailable(self, error: str) -> MCPAuthIntrospectionUnavailableException:
         self._failures += 1
+        self.failure_count += 1
         self.last_error = error
         # One warning per episode; the failures of an ongoing outage stay at DEBUG. Never the
         # token, never the body (it may quote the token).

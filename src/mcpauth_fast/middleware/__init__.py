@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +29,7 @@ from .._accel import (
     find_authorization,
 )
 from ..challenge import Challenge
+from ..decisions import Decisions
 from ..exceptions import (
     BearerAuthExceptionCode,
     MCPAuthBearerAuthException,
@@ -75,6 +77,7 @@ class MiddlewareConfig:
     :param context_var: where ``MCPAuth.auth_info`` finds the current ``AuthInfo``.
     :param max_token_bytes: longer tokens are refused before decoding.
     :param origins: the ``Origin`` values accepted (None: the request's own only).
+    :param decisions: where requests let in and refusals are counted (``MCPAuth.metrics``).
     :param revoked: ``(token, info)`` raises ``invalid_token`` when a custom verifier's result
         is revoked (``MCPAuth.revoke``); the modes check revocations themselves.
     """
@@ -91,6 +94,7 @@ class MiddlewareConfig:
     mcp_server: Any = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     revoked: Callable[[str, AuthInfo], None] | None = None
+    decisions: Decisions = field(default_factory=Decisions)
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
     origins: OriginPolicy | None = None
@@ -151,6 +155,7 @@ class BearerAuthMiddleware:
         self._operation_challenges: dict[tuple[str, ...], Challenge] = {}
         self._max_token_bytes = config.max_token_bytes
         self._revoked = config.revoked
+        self._decisions = config.decisions
         #: A repeated token's whole way (header, cache, policy) in one call, when the verifier
         #: answers from its cache at the wall clock (not with a clock or ``cached`` of its own).
         self._lookup = (
@@ -202,6 +207,10 @@ class BearerAuthMiddleware:
                 return
             receive = replayed
         scope["auth"] = info
+        decisions = self._decisions
+        decisions.accepted += 1
+        if decisions.span is not None:
+            decisions.span("accepted")
         bound = self._context_var.set(info)
         sdk_var = self._sdk_context_var
         if sdk_var is None:
@@ -272,6 +281,9 @@ class BearerAuthMiddleware:
         except Refusal as refusal:
             logger.debug("refused %s: JSON-RPC %s", scope.get("path"), refusal.code)
             status, headers, payload = refusal.response()
+            self._decisions.refused[status, "invalid_request"] += 1
+            if self._decisions.span is not None:
+                self._decisions.span("refused", "invalid_request", status)
             await self._send(send, status, headers, payload)
             return None
         needed = rules.scopes_for(operations)
@@ -299,6 +311,7 @@ class BearerAuthMiddleware:
         await self._refuse(error, scope, send, challenge)
 
     async def _verify_jwt(self, jwt: TokenVerifier, token: str) -> AuthInfo:
+        started = time.perf_counter()
         try:
             return await jwt.verify_uncached(token)  # the caller has just missed the cache
         except MCPAuthException:
@@ -306,10 +319,13 @@ class BearerAuthMiddleware:
         except Exception as exc:  # noqa: BLE001 - a bug must not become a 500 for bad input
             logger.warning("token verification raised %s", type(exc).__name__)
             raise _verification_failed(type(exc).__name__) from None
+        finally:
+            self._decisions.verified(started)
 
     async def _verify_custom(self, token: str) -> AuthInfo:
         custom = self._custom
         assert custom is not None
+        started = time.perf_counter()
         try:
             result: Any = custom(token)
             if self._custom_is_async or inspect.isawaitable(result):
@@ -318,6 +334,8 @@ class BearerAuthMiddleware:
             raise
         except Exception as exc:  # noqa: BLE001 - answered 500, never passed on as a crash
             raise _verifier_broke(f"raised {type(exc).__name__}") from None
+        finally:
+            self._decisions.verified(started)
         if not isinstance(result, AuthInfo):
             raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
         if self._revoked is not None:
@@ -326,13 +344,15 @@ class BearerAuthMiddleware:
 
     async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send,
                       challenge: Challenge | None = None) -> None:
-        # Refusals are the expected outcome of bad input: DEBUG, never the token.
-        logger.debug("refused %s %s: %s", scope["type"], scope.get("path"), error.error_code)
         try:
             authorization = find_authorization(scope["headers"])
         except MCPAuthException:
             authorization = None
         status, headers, body = (challenge or self._challenge).response(error, authorization)
+        reason = self._decisions.refuse(status, error, authorization)
+        # Refusals are the expected outcome of bad input: DEBUG, never the token.
+        logger.debug("refused %s %s: %d %s (%s)", scope["type"], scope.get("path"), status,
+                     reason, error.error_code)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": error.error_code})
             return
