@@ -10,6 +10,11 @@ import pytest
 from support import tokens
 from support.implementations import compiled_module
 from support.jwks_server import jwks_server  # noqa: F401 - a fixture for every test module
+from support.redis_cluster import (  # noqa: F401 - fixtures for every test module
+    _module_redis_cluster,
+    empty_redis_cluster,
+    redis_cluster,
+)
 from support.redis_server import redis_server  # noqa: F401 - a fixture for every test module
 
 from mcpauth_fast import _speedups_py

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..exceptions import MCPAuthConfigException
 
@@ -18,6 +19,11 @@ class SharedCacheConfig:
     """Where the shared tier lives and how it behaves.
 
     :param url: the Redis (or Valkey) URL, ``redis://host:6379/0`` or ``rediss://...``.
+        With ``cluster``, any one node of the cluster (database 0, no ``unix://``).
+    :param cluster: ``url`` is a node of a Redis Cluster: commands go to the node of each
+        key (a token's entry and its lock share a hash tag, so they stay on one node),
+        stored revocations are loaded from every master, and the listener subscribes on
+        one master (a PUBLISH reaches every node), the next in turn after a failure.
     :param key: a secret of at least 32 bytes from configuration, the same on every worker
         and host. Cache keys are HMACs of the token under a key derived from it, and every
         value is authenticated with another: whoever can write to Redis but does not hold
@@ -47,6 +53,7 @@ class SharedCacheConfig:
     max_token_lifetime: float = 86400.0
     retry_min: float = 0.5
     retry_max: float = 30.0
+    cluster: bool = False
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> SharedCacheConfig:
@@ -75,10 +82,26 @@ class SharedCacheConfig:
                 raise _invalid(f"shared_cache `{name}` must be a positive number of seconds.")
         if not isinstance(config.prefix, str) or not config.prefix:
             raise _invalid("shared_cache `prefix` must be a non-empty string.")
+        if not isinstance(config.cluster, bool):
+            raise _invalid("shared_cache `cluster` must be True or False.")
+        if config.cluster:
+            _check_cluster(config)
         return config
 
     def __repr__(self) -> str:  # the secret never reaches a log
         return f"SharedCacheConfig(url={_without_password(self.url)!r}, prefix={self.prefix!r})"
+
+
+def _check_cluster(config: SharedCacheConfig) -> None:
+    # What redis-py's cluster client would refuse at the first command, refused up front.
+    if not config.url.startswith(("redis://", "rediss://")):
+        raise _invalid("shared_cache with `cluster` needs a redis:// or rediss:// url.")
+    database = urlsplit(config.url).path.strip("/")
+    if database not in ("", "0"):
+        raise _invalid("shared_cache with `cluster` needs database 0 in the url.")
+    # The prefix comes first in every key: a brace in it would be taken as the hash tag.
+    if "{" in config.prefix or "}" in config.prefix:
+        raise _invalid("shared_cache `prefix` may not contain { or } with `cluster`.")
 
 
 def _without_password(url: str) -> str:

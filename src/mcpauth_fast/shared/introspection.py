@@ -2,9 +2,10 @@
 
 The verifier shares raw introspection responses (``introspection.cache.SharedTier``); the
 tier shares sealed records under keyed hashes. Here a response is stored as the record
-``{"r": response}``, in a namespace of the endpoint and the client asking it, so no raw token
-reaches Redis (a member equal to the token is dropped, should a provider echo it), and a
-response read back is checked again by the verifier like a fresh one.
+``{"r": response, "u": until}`` (``until``: when the asking worker's entry ends), in a
+namespace of the endpoint and the client asking it, so no raw token reaches Redis (a member
+equal to the token is dropped, should a provider echo it), and a response read back is
+checked again by the verifier like a fresh one.
 
 Across workers, one introspection per token (``follow``): after a miss in Redis, a worker
 takes a short lock on the token's hash; one that finds it taken waits for the entry of the

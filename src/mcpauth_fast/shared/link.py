@@ -1,4 +1,4 @@
-"""RedisLink: one worker's connection to Redis, which may fail at any time.
+"""RedisLink: one worker's connection to Redis (or a Redis Cluster), which may fail at any time.
 
 Every command has a short timeout and never raises: a failure answers None (or False) and
 starts an outage. During an outage, commands are not even tried until a back-off has passed
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,7 +41,8 @@ def _redis() -> Any:
 
 
 class RedisLink:
-    """Commands to one Redis for one worker, answered None instead of raising.
+    """Commands to one Redis (or one Redis Cluster) for one worker, answered None instead of
+    raising.
 
     :param config: the shared tier's options (url, timeout, back-off).
     :param clock: monotonic seconds, for the back-off.
@@ -58,6 +60,8 @@ class RedisLink:
         self.down = False
         self.failures = 0
         self.outages = 0
+        # Where the listeners of the workers start, spread over a cluster's masters.
+        self._turn = random.randrange(1 << 16)
 
     def client(self, *, listening: bool = False) -> Any:
         """A redis-py client of the running loop (a client serves one loop only)."""
@@ -72,11 +76,24 @@ class RedisLink:
     def _new_client(self, read_timeout: float | None) -> Any:
         # No retries inside redis-py: a failure is answered at once and the back-off here
         # decides when to try again.
-        return self._redis.Redis.from_url(
-            self.config.url, socket_timeout=read_timeout,
-            socket_connect_timeout=self.config.timeout,
-            retry=self._retry(self._no_backoff(), 0), retry_on_timeout=False,
-            health_check_interval=0, decode_responses=False)
+        options = {"socket_timeout": read_timeout,
+                   "socket_connect_timeout": self.config.timeout,
+                   "retry": self._retry(self._no_backoff(), 0),
+                   "health_check_interval": 0, "decode_responses": False}
+        if self.config.cluster:
+            return self._redis.RedisCluster.from_url(self.config.url, **options)
+        return self._redis.Redis.from_url(self.config.url, retry_on_timeout=False, **options)
+
+    async def pubsub(self, client: Any) -> Any:
+        """A pub/sub of ``client`` (a ``client(listening=True)``). In a cluster, on one
+        master, the next in turn at each call: a PUBLISH reaches every node, and after a
+        failure the listener moves on rather than wait for the same node to come back."""
+        if not self.config.cluster:
+            return client.pubsub()
+        await client.initialize()
+        nodes = sorted(client.get_primaries(), key=lambda node: node.name)
+        self._turn += 1
+        return client.pubsub(node=nodes[self._turn % len(nodes)])
 
     @property
     def available(self) -> bool:
@@ -100,13 +117,19 @@ class RedisLink:
 
     async def _disconnect(self) -> None:
         client = self._client
-        if client is not None:
-            try:
-                # Not the connections in use: closing one under another request's command
-                # makes that command fail too.
-                await client.connection_pool.disconnect(inuse_connections=False)
-            except FAILURES:
-                pass
+        if client is None:
+            return
+        if self.config.cluster:
+            # A new client, which finds the nodes again, rather than this one's repairs.
+            self._client = None
+            await self.close(client)
+            return
+        try:
+            # Not the connections in use: closing one under another request's command
+            # makes that command fail too.
+            await client.connection_pool.disconnect(inuse_connections=False)
+        except FAILURES:
+            pass
 
     def failed(self, error: BaseException) -> None:
         """Count a failure; the first of an outage is logged (its type, never a value)."""
@@ -132,13 +155,23 @@ class RedisLink:
         """Sleep until the next try is due (the listener's back-off)."""
         await asyncio.sleep(max(0.0, self._retry_at - self._clock()))
 
+    async def close(self, client: Any) -> None:
+        """Close ``client`` and its connections, quietly."""
+        try:
+            if self.config.cluster:
+                # After a failure, redis-py marks a cluster client to find its nodes again,
+                # and its aclose() then leaves their connections open: closed here.
+                manager = client.nodes_manager
+                await manager.aclose("nodes_cache")
+                await manager.aclose("startup_nodes")
+            await client.aclose()
+        except FAILURES:
+            pass
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            try:
-                await client.aclose()
-            except FAILURES:
-                pass
+            await self.close(client)
 
 
 def _host_of(url: str) -> str:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mcpauth_fast.shared")
 
+#: Keys asked for at once while loading the stored revocations.
+_BATCH = 1000
+
 # Keep the later ``before`` (and expiry) of a subject's revocation: two admins may race.
 _MAX_BEFORE = """
 local known = redis.call('GET', KEYS[1])
@@ -40,6 +43,16 @@ if (not known) or tonumber(known) < tonumber(ARGV[1]) then
   return 1
 end
 return 0
+"""
+
+# Publish ARGV[2..] on the channel ARGV[1]: one command for many messages (a cluster
+# pipeline refuses PUBLISH). Without a key it runs on any master of a cluster, which relays
+# it to every node; a plain PUBLISH would go to the master of the channel's slot only.
+_PUBLISH_ALL = """
+for i = 2, #ARGV do
+  redis.call('PUBLISH', ARGV[1], ARGV[i])
+end
+return #ARGV - 1
 """
 
 
@@ -67,6 +80,9 @@ class SharedTier:
         self.revocations = Revocations(self.sealing, clock)
         self.link = RedisLink(config) if config is not None else None
         self._prefix = config.prefix if config is not None else ""
+        # In a cluster, a token's entry and its lock share a hash tag (one node, one slot);
+        # single-instance key names are unchanged.
+        self._tagged = config is not None and config.cluster
         self._channel = f"{self._prefix}:revoked"
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -95,7 +111,11 @@ class SharedTier:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
     def _key(self, namespace: str, token: str) -> str:
-        return f"{self._prefix}:v:{namespace}:{self.sealing.token_id(token)}"
+        return f"{self._prefix}:v:{self._token_part(namespace, token)}"
+
+    def _token_part(self, namespace: str, token: str) -> str:
+        part = f"{namespace}:{self.sealing.token_id(token)}"
+        return f"{{{part}}}" if self._tagged else part
 
     async def get(self, namespace: str, token: str) -> tuple[AuthInfo, dict[str, Any]] | None:
         """The shared ``AuthInfo`` of ``token`` (and its record), or None: not there, Redis
@@ -177,7 +197,7 @@ class SharedTier:
             self.counts["writes"] += 1
 
     def _lock(self, namespace: str, token: str) -> str:
-        return f"{self._prefix}:l:{namespace}:{self.sealing.token_id(token)}"
+        return f"{self._prefix}:l:{self._token_part(namespace, token)}"
 
     async def claim(self, namespace: str, token: str, ttl: float) -> bool | None:
         """Take the right to compute ``token``'s entry for ``ttl`` seconds at most (``SET NX
@@ -296,7 +316,15 @@ class SharedTier:
         if isinstance(jti, str):
             names.append(("j", sealing.name_id("j", issuer, jti)))
         keys = [f"{self._prefix}:r:{kind}:{name}" for kind, name in names]
-        values = await link.run(lambda client: client.mget(keys))
+
+        async def each(client: Any) -> Any:
+            # Not MGET: in a cluster the keys are on different slots.
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                return await pipe.execute()
+
+        values = await link.run(each)
         for (kind, name), value in zip(names, values or (), strict=False):
             if value is not None:
                 try:
@@ -320,10 +348,10 @@ class SharedTier:
         self.start()
 
         async def store(client: Any) -> Any:
-            async with client.pipeline(transaction=True) as pipe:
-                self._store(pipe, kind, name, until, before)
-                pipe.publish(self._channel, _message(kind, name, until, before))
-                return await pipe.execute()
+            # Stored, then published (not in one transaction: a cluster has none across
+            # slots). A message lost in between reaches the others when they next load.
+            await self._store(client, kind, name, until, before)
+            return await self._publish(client, [_message(kind, name, until, before)])
 
         if await link.run(store) is None:
             logger.warning("revocation kept in this process until Redis is back: Redis is "
@@ -331,13 +359,13 @@ class SharedTier:
             return False
         return True
 
-    def _store(self, pipe: Any, kind: str, name: str, until: float, before: float) -> None:
-        # Queue the command that stores one revocation (its answer: 1 stored, else 0 or None).
+    def _store(self, target: Any, kind: str, name: str, until: float, before: float) -> Any:
+        # The command that stores one revocation, sent by a client or queued in a pipeline
+        # (its answer: 1 stored, else 0 or None).
         key, at = f"{self._prefix}:r:{kind}:{name}", math.ceil(until * 1000)
         if kind == "s":
-            pipe.eval(_MAX_BEFORE, 1, key, repr(before), str(at))
-        else:
-            pipe.set(key, b"1", pxat=at, nx=True)
+            return target.eval(_MAX_BEFORE, 1, key, repr(before), str(at))
+        return target.set(key, b"1", pxat=at, nx=True)
 
     async def _restore(self, client: Any) -> None:
         # After loading what Redis holds: what this worker knows and Redis does not (a
@@ -352,11 +380,11 @@ class SharedTier:
             stored = await pipe.execute()
         restored = [record for record, done in zip(records, stored, strict=True) if done]
         if restored:
-            async with client.pipeline(transaction=False) as pipe:
-                for kind, name, until, before in restored:
-                    pipe.publish(self._channel, _message(kind, name, until, before))
-                await pipe.execute()
+            await self._publish(client, [_message(*record) for record in restored])
             self.counts["revocations_restored"] += len(restored)
+
+    async def _publish(self, client: Any, messages: list[bytes]) -> Any:
+        return await client.eval(_PUBLISH_ALL, 0, self._channel, *messages)
 
     def _received(self, messages: list[Any]) -> None:
         records = []
@@ -374,25 +402,31 @@ class SharedTier:
         self.revocations.add_all(records)
 
     async def _load(self, client: Any) -> None:
-        # Every stored revocation, after subscribing: none is missed between the two. One
-        # round trip per SCAN batch of keys, not per key, and one pass over the caches.
-        now, cursor = self._clock(), 0
+        # Every stored revocation, after subscribing: none is missed between the two. SCAN
+        # goes over every master of a cluster; one round trip per batch of keys, not per key,
+        # and one pass over the caches for them all.
+        now, batch = self._clock(), []
         records: list[tuple[str, str, float, float]] = []
-        while True:
-            cursor, keys = await client.scan(cursor, match=f"{self._prefix}:r:*", count=1000)
-            if keys:
-                async with client.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.get(key)
-                        pipe.pttl(key)
-                    answers = await pipe.execute()
-                for key, value, ttl in zip(keys, answers[::2], answers[1::2], strict=True):
-                    record = _stored(key, value, ttl, now)
-                    if record is not None:
-                        records.append(record)
-            if not cursor:
-                break
+        async for key in client.scan_iter(match=f"{self._prefix}:r:*", count=_BATCH):
+            batch.append(key)
+            if len(batch) == _BATCH:
+                records += await self._load_batch(client, batch, now)
+                batch = []
+        records += await self._load_batch(client, batch, now)
         self.revocations.add_all(records)
+
+    async def _load_batch(self, client: Any, keys: list[bytes], now: float
+                          ) -> list[tuple[str, str, float, float]]:
+        if not keys:
+            return []
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+                pipe.pttl(key)
+            answers = await pipe.execute()
+        found = (_stored(key, value, ttl, now)
+                 for key, value, ttl in zip(keys, answers[::2], answers[1::2], strict=True))
+        return [record for record in found if record is not None]
 
     # -- the listener ------------------------------------------------------------------------
 
@@ -421,11 +455,11 @@ class SharedTier:
         while not self._closing:
             await link.pause()
             client = link.client(listening=True)
-            pubsub = client.pubsub()
+            pubsub = None
             try:
+                pubsub = await asyncio.wait_for(link.pubsub(client), deadline)
                 await asyncio.wait_for(pubsub.subscribe(self._channel), deadline)
-                await asyncio.wait_for(self._load(client), max(deadline, 10.0))
-                await asyncio.wait_for(self._restore(client), max(deadline, 10.0))
+                synced = await self._sync(client)
                 link.succeeded()
                 self._listening.set()
                 while not self._closing:
@@ -444,12 +478,26 @@ class SharedTier:
                                                            timeout=0.0)
                     if burst:
                         self._received(burst)
+                    if link.outages != synced and not link.down:
+                        # Commands failed, then worked again, while this subscription held:
+                        # a master of a cluster (where this listener is not) may be back
+                        # empty. Store again what it lacks.
+                        synced = await self._sync(client)
             except FAILURES as error:
                 self._listening.clear()
                 link.failed(error)
             finally:
-                await _quietly(pubsub.aclose())
-                await _quietly(client.aclose())
+                if pubsub is not None:
+                    await _quietly(pubsub.aclose())
+                await link.close(client)
+
+    async def _sync(self, client: Any) -> int:
+        # Load what Redis holds, then restore what it lacks; the outages counted so far.
+        outages = self.link.outages if self.link is not None else 0
+        limit = max(self.config.timeout * 4 if self.config else 0.0, 10.0)
+        await asyncio.wait_for(self._load(client), limit)
+        await asyncio.wait_for(self._restore(client), limit)
+        return outages
 
     def info(self) -> dict[str, Any]:
         """Counters of the shared tier and the revocations, readable in-process."""
