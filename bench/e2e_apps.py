@@ -39,7 +39,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -148,8 +148,21 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
         # show that the "distinct" runs miss and the "same" runs hit.
         return JSONResponse(verifier.cache.info())
 
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    from mcpauth_fast.metrics.prometheus import register
+
+    registry = CollectorRegistry()
+    register(mcp_auth, registry)
+
+    async def metrics(request: Request) -> Response:
+        # A Prometheus scrape of the decisions (bench/hostile.py checks them against what it
+        # sent); behind the middleware too, so the scrape counts itself as let in.
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     return _whoami_app(mcp_auth, bearer_auth,
-                       Route("/_bench/cache", cache_info, methods=["GET"]))
+                       Route("/_bench/cache", cache_info, methods=["GET"]),
+                       Route("/_bench/metrics", metrics, methods=["GET"]))
 
 
 def fast_metrics_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:

@@ -133,6 +133,36 @@ def decisions(run: dict[str, Any], expected: dict[str, int]) -> dict[str, Any]:
     }
 
 
+#: The reason class (``mcpauth_fast.decisions.REASONS``) each kind of bad token is counted in.
+REASON_OF_KIND = {"expired": "expired", "forged": "bad_signature",
+                  "unknown_kid": "unknown_key", "alg_none": "malformed",
+                  "wrong_audience": "wrong_audience", "missing_scope": "insufficient_scope",
+                  "garbage": "malformed", "oversized": "malformed"}
+
+
+def counted(scrape: str, sent_by_kind: dict[str, int], expected: dict[str, int], own: int
+            ) -> dict[str, Any]:
+    """What the server's Prometheus scrape counted against what was sent: each kind of token
+    (locust's requests, counted when it quit, and the pre-flight's one) in its reason class,
+    the good ones and the bench's ``own`` requests let in, and the server's start-up probe
+    (no token)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    seen: dict[str, float] = {}
+    for family in text_string_to_metric_families(scrape):
+        for sample in family.samples:
+            if sample.name == "mcpauth_requests_accepted_total":
+                seen["accepted"] = sample.value
+            elif sample.name == "mcpauth_requests_refused_total":
+                key = f"{sample.labels['status']} {sample.labels['reason']}"
+                seen[key] = sample.value
+    sent: dict[str, float] = {"accepted": sent_by_kind["good"] + 1 + own, "401 missing": 1}
+    for kind, reason in REASON_OF_KIND.items():
+        key = f"{expected[kind]} {reason}"
+        sent[key] = sent.get(key, 0) + sent_by_kind[kind] + 1
+    return {"scraped": bool(scrape), "counted": seen, "sent": sent, "agree": seen == sent}
+
+
 def log_findings(text: str, tokens: dict[str, list[str]]) -> dict[str, Any]:
     """Tracebacks in the server's log, and tokens of the file that appear in it (in full or
     by their signature, the part no two tokens share)."""
@@ -169,6 +199,8 @@ def checks(report: dict[str, Any], bound: float) -> list[dict[str, Any]]:
         ("no traceback in the server log", srv["tracebacks"] == 0, srv["tracebacks"]),
         ("no token of the token file in the server log", srv["tokens_in_log"] == 0,
          srv["tokens_in_log"]),
+        ("the server's counters (Prometheus scrape) agree exactly with the requests sent",
+         report["metrics"]["agree"], report["metrics"]["counted"]),
     ]
     return [{"check": name, "passed": bool(ok), "value": value} for name, ok, value in found]
 
@@ -280,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                 # The cache's size half-way: full means the second half's RSS is not it filling.
                 timer = threading.Timer(args.time / 2, lambda: half_cache.update(
                     server.cache_info(probe) or {}))
+                counts_path = workdir / "locust-counts.json"
+                os.environ["E2E_LOCUST_COUNTS"] = str(counts_path)  # bench/locustfile.py
                 with RssSampler(server) as sampler:
                     timer.start()
                     run = run_locust_on(server, locust, token_path, args.time, args.users,
@@ -296,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
                                        f"{server.log_path.read_text()[-4000:]}")
                 memory = server.status()
                 cache1 = server.cache_info(probe)
+                # The bench's own requests with a good token: the cache probes and this scrape.
+                own = 2 + bool(half_cache) + 1
+                status, scrape = get(server.port, "/_bench/metrics", probe)
             finally:
                 server.stop()
         end = memory["VmRSS"] / MIB
@@ -304,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         # Of one core each, over locust's wall time: which side was the bottleneck.
         report["cpu"] = {k: round(v, 3) for k, v in cpu.items()}
         report["decisions"] = decisions(run, expected)
+        report["metrics"] = counted(scrape.decode() if status == 200 else "",
+                                    json.loads(counts_path.read_text()), expected, own)
         if cache0 is not None and cache1 is not None:
             report["cache"] = {"hits": cache1["hits"] - cache0["hits"] - 1,
                                "misses": cache1["misses"] - cache0["misses"],
@@ -316,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             "growth_second_half_mib": end - half if half is not None else None,
             "samples": [list(s) for s in sampler.samples],
         }
+        out.with_name("hostile-metrics.txt").write_bytes(scrape)
         text = server.log_path.read_text(errors="replace")
         shutil.copyfile(server.log_path, out.with_name("hostile-server.log"))
         report["server_log"] = log_findings(text, tokens)
@@ -328,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(format_summary(report))
     print(f"\n{'PASSED' if report['passed'] else 'FAILED'}; wrote {out} (and "
-          f"{out.with_name('hostile-server.log').name}) in {report['elapsed_s']} s")
+          f"{out.with_name('hostile-server.log').name}, the server's Prometheus scrape "
+          f"{out.with_name('hostile-metrics.txt').name}) in {report['elapsed_s']} s")
     return 0 if report["passed"] else 1
 
 

@@ -33,6 +33,8 @@ from typing import Any
 from locust import FastHttpUser, constant, events, task
 
 TOKENS_ENV = "E2E_LOCUST_TOKENS"
+#: Where to write the requests sent per kind when locust quits (optional).
+COUNTS_ENV = "E2E_LOCUST_COUNTS"
 #: The answer each kind of token must get; anything else is a wrong decision.
 EXPECTED = {
     "good": 200,
@@ -123,3 +125,11 @@ def _exit_code(environment: Any, **kwargs: Any) -> None:
     # Wrong decisions fail the run (locust's default already does; say why).
     if environment.stats.total.num_failures:
         environment.process_exit_code = 1
+    # Every request sent, per kind, once all users stopped (the CSV files are written
+    # earlier, and miss the last moments of the run): bench/hostile.py checks the server's
+    # counters against these.
+    counts = os.environ.get(COUNTS_ENV)
+    if counts:
+        with open(counts, "w") as f:
+            json.dump({name: entry.num_requests
+                       for (name, _), entry in environment.stats.entries.items()}, f)
