@@ -160,7 +160,8 @@ def counted(scrape: str, sent_by_kind: dict[str, int], expected: dict[str, int],
     for kind, reason in REASON_OF_KIND.items():
         key = f"{expected[kind]} {reason}"
         sent[key] = sent.get(key, 0) + sent_by_kind[kind] + 1
-    return {"scraped": bool(scrape), "counted": seen, "sent": sent, "agree": seen == sent}
+    return {"scraped": bool(scrape), "sent_by_kind": sent_by_kind, "counted": seen,
+            "sent": sent, "agree": seen == sent}
 
 
 def log_findings(text: str, tokens: dict[str, list[str]]) -> dict[str, Any]:
@@ -246,6 +247,8 @@ def format_summary(report: dict[str, Any]) -> str:
         f"at half {rss['half_mib']:.1f}, end {rss['end_mib']:.1f} (peak {rss['hwm_mib']:.1f}); "
         f"growth over the second half {rss['growth_second_half_mib']:+.2f}, whole run "
         f"{rss['growth_mib']:+.2f}",
+        "  sent, counted when locust quit: " + ", ".join(
+            f"{kind} {n}" for kind, n in report["metrics"]["sent_by_kind"].items()),
         f"  server log: {srv['lines']} lines, {srv['tracebacks']} tracebacks, "
         f"{srv['tokens_in_log']} tokens of the token file",
     ]
