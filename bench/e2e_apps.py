@@ -148,9 +148,12 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
         # show that the "distinct" runs miss and the "same" runs hit.
         return JSONResponse(verifier.cache.info())
 
+    routes = [Route("/_bench/cache", cache_info, methods=["GET"])]
+    try:  # an mcpauth-fast from before its metrics (a side-by-side run of two versions)
+        from mcpauth_fast.metrics.prometheus import register
+    except ImportError:
+        return _whoami_app(mcp_auth, bearer_auth, *routes)
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
-    from mcpauth_fast.metrics.prometheus import register
 
     registry = CollectorRegistry()
     register(mcp_auth, registry)
@@ -160,9 +163,8 @@ def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
         # sent); behind the middleware too, so the scrape counts itself as let in.
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return _whoami_app(mcp_auth, bearer_auth,
-                       Route("/_bench/cache", cache_info, methods=["GET"]),
-                       Route("/_bench/metrics", metrics, methods=["GET"]))
+    routes.append(Route("/_bench/metrics", metrics, methods=["GET"]))
+    return _whoami_app(mcp_auth, bearer_auth, *routes)
 
 
 def fast_metrics_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
