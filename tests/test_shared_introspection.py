@@ -53,8 +53,9 @@ class Worker:
 
     def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **introspection: Any
                  ) -> None:
+        # A second per command: a loaded machine must not pass for a slow Redis here.
         options = None if redis is None else {
-            "url": redis.url, "key": SECRET, "retry_min": 0.05, "retry_max": 0.2}
+            "url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.2}
         self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
                                                              type=AuthServerType.OIDC),
                             shared_cache=options)

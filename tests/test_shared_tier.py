@@ -38,7 +38,9 @@ def worker(jwks: JwksServer, redis: RedisServer | None, **options: Any) -> MCPAu
     auth = auth_server_mode(jwks)
     if redis is None:
         return auth
-    shared = {"url": redis.url, "key": SECRET, "retry_min": 0.05, "retry_max": 0.2, **options}
+    # A second per command: a loaded machine must not pass for a slow Redis here.
+    shared = {"url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05,
+              "retry_max": 0.2, **options}
     return MCPAuth(server=auth.server, shared_cache=shared)
 
 

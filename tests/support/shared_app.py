@@ -23,8 +23,9 @@ from support.app_factory import server_config
 
 auth = MCPAuth(
     server=server_config(os.environ["JWKS_URL"]),
+    # A second per command: a loaded machine must not pass for a slow Redis here.
     shared_cache={"url": os.environ["REDIS_URL"], "key": bytes.fromhex(os.environ["SHARED_KEY"]),
-                  "share_jwt": True, "retry_min": 0.05, "retry_max": 0.25},
+                  "share_jwt": True, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.25},
 )
 bearer = auth.bearer_auth_middleware("jwt")
 
