@@ -47,6 +47,7 @@ def _load_class() -> Any:
         async def verify_token(self, token: str) -> Any:
             return await self.core.verify_token(token)
 
+    MCPAuthFastMCPVerifier.__qualname__ = "MCPAuthFastMCPVerifier"
     # fastmcp's checks and get_access_token() expect its AccessToken (the SDK's, with the
     # claims as a dict); the SDK's own code takes it too, as a subclass.
     use_access_token_class(AccessToken)
