@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+import textwrap
 import time
 from typing import Any
 
@@ -346,7 +349,7 @@ async def test_a_custom_verifier_with_policy_and_revocations(jwks_server: JwksSe
 
 def test_route_scopes_belong_to_the_sdk(mcp_auth: MCPAuth) -> None:
     with pytest.raises(MCPAuthConfigException, match="AuthSettings"):
-        mcp_auth.token_verifier("jwt", audience=AUDIENCE, required_scopes=["read"])  # type: ignore[arg-type]
+        mcp_auth.token_verifier("jwt", audience=AUDIENCE, required_scopes=["read"])
     assert isinstance(mcp_auth.token_verifier("jwt", audience=AUDIENCE), SdkTokenVerifier)
 
 
@@ -363,3 +366,37 @@ async def test_a_revoked_token_is_refused_on_the_wire(jwks_server: JwksServer) -
             refused = await client.post(base + path, headers=headers, json=INITIALIZE)
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_token"
+
+
+@pytest.mark.parametrize(("blocked", "said"), [
+    (["mcp", "fastmcp"], ["token_verifier needs the MCP SDK: pip install mcp",
+                          "fastmcp_verifier needs the MCP SDK: pip install mcp"]),
+    (["fastmcp"], ["fastmcp_verifier needs fastmcp: pip install 'mcpauth-fast[fastmcp]'"]),
+])
+def test_the_frameworks_stay_optional(blocked: list[str], said: list[str]) -> None:
+    """Without the MCP SDK (or fastmcp), the package and its integrations import, and asking
+    for their verifiers says what to install."""
+    code = f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+    code += textwrap.dedent("""
+        import mcpauth_fast.integrations.fastmcp, mcpauth_fast.integrations.mcp_sdk
+        from mcpauth_fast import MCPAuth
+        from mcpauth_fast.config import (
+            AuthorizationServerMetadata, AuthServerConfig, AuthServerType)
+        from mcpauth_fast.exceptions import MCPAuthConfigException
+        auth = MCPAuth(server=AuthServerConfig(type=AuthServerType.OAUTH,
+            metadata=AuthorizationServerMetadata(
+                issuer="https://issuer.example.com", jwks_uri="https://issuer.example.com/j",
+                authorization_endpoint="https://issuer.example.com/a",
+                token_endpoint="https://issuer.example.com/t",
+                registration_endpoint="https://issuer.example.com/r",
+                response_types_supported=["code"], code_challenge_methods_supported=["S256"])))
+        for make in (auth.token_verifier, auth.fastmcp_verifier):
+            try:
+                make("jwt", audience="https://api.example.com")
+            except MCPAuthConfigException as error:
+                print(error.message)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == said

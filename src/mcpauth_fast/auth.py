@@ -499,10 +499,10 @@ class MCPAuth:
         self,
         mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
         audience: str | Sequence[str] | None = None,
-        required_scopes: None = None,
+        *,
+        required_scopes: Sequence[str] | None = None,
         leeway: float = 60,
         resource: str | None = None,
-        *,
         algorithms: Sequence[str] | None = None,
         jwt_verify: dict[str, Any] | None = None,
         remote_jwks: dict[str, Any] | None = None,
@@ -513,11 +513,11 @@ class MCPAuth:
         ``MCPServer``): ``MCPServer(..., token_verifier=mcp_auth.token_verifier("jwt",
         audience=...), auth=AuthSettings(...))``.
 
-        Takes ``bearer_auth_middleware``'s arguments and shares its verifiers (cache, key
-        sets, introspection, shared tier, revocations). ``verify_token`` answers the SDK's
-        ``AccessToken`` (token, client_id, the token's scopes, expires_at, resource, subject,
-        claims) for a valid token of a trusted issuer for an accepted audience, else None:
-        the SDK answers 401. Scopes are the SDK's: ``AuthSettings.required_scopes`` (its
+        Takes ``bearer_auth_middleware``'s arguments (all but ``audience`` as keywords) and
+        shares its verifiers (cache, key sets, introspection, shared tier, revocations).
+        ``verify_token`` answers the SDK's ``AccessToken`` (token, client_id, the token's
+        scopes, expires_at, resource, subject, claims) for a valid token of a trusted issuer
+        for an accepted audience, else None: the SDK answers 401. Scopes are the SDK's: ``AuthSettings.required_scopes`` (its
         403, without this instance's scope hierarchy).
 
         :raises MCPAuthConfigException: the MCP SDK is not installed, ``required_scopes``
@@ -554,10 +554,10 @@ class MCPAuth:
         self,
         mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
         audience: str | Sequence[str] | None = None,
+        *,
         required_scopes: Sequence[str] | None = None,
         leeway: float = 60,
         resource: str | None = None,
-        *,
         base_url: str | None = None,
         resource_base_url: str | None = None,
         algorithms: Sequence[str] | None = None,
