@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 fastmcp = pytest.importorskip("fastmcp")
+# tests/conftest.py: fastmcp's camelCase aliases on the SDK's types stay off for the session.
+assert fastmcp.settings.mcp_camelcase_compat is False
 
 from fastmcp import Client, FastMCP  # noqa: E402
 from fastmcp.exceptions import ToolError  # noqa: E402
