@@ -517,8 +517,8 @@ class MCPAuth:
         shares its verifiers (cache, key sets, introspection, shared tier, revocations).
         ``verify_token`` answers the SDK's ``AccessToken`` (token, client_id, the token's
         scopes, expires_at, resource, subject, claims) for a valid token of a trusted issuer
-        for an accepted audience, else None: the SDK answers 401. Scopes are the SDK's: ``AuthSettings.required_scopes`` (its
-        403, without this instance's scope hierarchy).
+        for an accepted audience, else None: the SDK answers 401. Scopes are the SDK's:
+        ``AuthSettings.required_scopes`` (its 403, without this instance's scope hierarchy).
 
         :raises MCPAuthConfigException: the MCP SDK is not installed, ``required_scopes``
             given (they go in ``AuthSettings``), and as ``bearer_auth_middleware``.
