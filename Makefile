@@ -75,6 +75,13 @@ bench-instructions: $(BENCH_STAMP)
 bench-operations: $(BENCH_STAMP)
 	$(PY) bench/operations_instructions.py
 
+# Issue 17's bar, in process under callgrind: a repeated token through the MCP SDK's own auth
+# with MCPAuth.token_verifier against bearer_auth_middleware, and a PyJWT-based verifier, on
+# one SDK app (~5 min; needs valgrind).
+.PHONY: bench-sdk-verifier
+bench-sdk-verifier: $(BENCH_STAMP)
+	$(PY) bench/sdk_verifier_instructions.py
+
 # Hostile tokens mixed under locust against the fast app, bounded by HOSTILE_SECONDS; exit 1 on
 # a 5xx, a wrong decision, a request error, RSS growth or a traceback/token in the server log.
 HOSTILE_SECONDS ?= 120

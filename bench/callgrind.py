@@ -3,8 +3,11 @@ read a dump's instruction total (bench/e2e_instructions.py, bench/operations_ins
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def callgrind_control(pid: int, command: str, timeout: float = 300) -> None:
@@ -20,3 +23,52 @@ def dumped_total(out: Path, dump: int) -> int:
         if line.startswith("summary:"):
             return int(line.split()[1])
     raise RuntimeError(f"no summary in {path}")
+
+
+def counted_session(workdir: Path, slug: str, script: Path, child_args: list[str],
+                    batches: Any) -> list[int]:
+    """One child process (``script --child *child_args``) under callgrind: for each command of
+    ``batches(ready_line)`` (sent on its stdin), the instructions between
+    ``callgrind_control -z`` before it and ``-d`` after. The child prints ``ready`` once warm,
+    then ``done <bad responses>`` after each command; ``quit`` ends it."""
+    out = workdir / f"callgrind-{slug}.out"
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               sys.executable, str(script), "--child", *child_args]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    stderr = open(workdir / f"{slug}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, env=env, cwd=script.resolve().parent.parent)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def expect(prefix: str) -> str:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith(prefix):
+            proc.kill()
+            proc.wait()
+            stderr.flush()
+            tail = (workdir / f"{slug}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{slug}: expected {prefix!r}, got {line!r}; the end of its "
+                               f"log:\n{tail}")
+        return line
+
+    totals = []
+    try:
+        ready = expect("ready")
+        for dump, batch in enumerate(batches(ready), start=1):
+            callgrind_control(proc.pid, "-z")
+            proc.stdin.write(f"{batch}\n")
+            proc.stdin.flush()
+            bad = int(expect("done").split()[1])
+            callgrind_control(proc.pid, "-d")
+            if bad:
+                raise RuntimeError(f"{slug}: {bad} responses were not 200")
+            totals.append(dumped_total(out, dump))
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stderr.close()
+    return totals

@@ -81,7 +81,6 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -97,7 +96,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from callgrind import callgrind_control, dumped_total  # noqa: E402  (bench/ is not a package)
+import callgrind  # noqa: E402  (bench/ is not a package)
 
 DEFAULT_OUT = BENCH / "results" / "operations-instructions.json"
 
@@ -425,49 +424,9 @@ def log(message: str) -> None:
 
 def counted_session(workdir: Path, slug: str, child_args: list[str],
                     batches: Any) -> list[int]:
-    """One child process under callgrind: for each command of ``batches(ready_line)`` (sent on
-    its stdin), the instructions between ``callgrind_control -z`` before it and ``-d`` after."""
-    out = workdir / f"callgrind-{slug}.out"
-    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               sys.executable, str(Path(__file__).resolve()), "--child", *child_args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    stderr = open(workdir / f"{slug}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=stderr, text=True, env=env, cwd=ROOT)
-    assert proc.stdin is not None and proc.stdout is not None
-
-    def expect(prefix: str) -> str:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith(prefix):
-            proc.kill()
-            proc.wait()
-            stderr.flush()
-            tail = (workdir / f"{slug}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{slug}: expected {prefix!r}, got {line!r}; the end of its "
-                               f"log:\n{tail}")
-        return line
-
-    totals = []
-    try:
-        ready = expect("ready")
-        for dump, batch in enumerate(batches(ready), start=1):
-            callgrind_control(proc.pid, "-z")
-            proc.stdin.write(f"{batch}\n")
-            proc.stdin.flush()
-            bad = int(expect("done").split()[1])
-            callgrind_control(proc.pid, "-d")
-            if bad:
-                raise RuntimeError(f"{slug}: {bad} responses were not 200")
-            totals.append(dumped_total(out, dump))
-        proc.stdin.write("quit\n")
-        proc.stdin.flush()
-        proc.wait(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        stderr.close()
-    return totals
+    """``callgrind.counted_session`` of this script's child (``--child ...``)."""
+    return callgrind.counted_session(workdir, slug, Path(__file__).resolve(), child_args,
+                                     batches)
 
 
 def measure(workdir: Path, setup_file: Path, app: str, auth: str, tool: str,

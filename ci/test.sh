@@ -45,7 +45,9 @@ if [ "$impl1" != "c" ]; then
   exit 1
 fi
 mcp1=$("$py1" -c "from importlib.metadata import version; print(version('mcp'))")
-echo "== MCP SDK $mcp1: MCP integration, seed examples, operation scopes, compiled extension =="
+echo "== MCP SDK $mcp1: MCP integration, seed examples, operation scopes, SDK token verifier," \
+  "compiled extension =="
 env -u MCPAUTH_FAST_NO_EXTENSIONS MCPAUTH_FAST_REQUIRE_EXTENSIONS=1 "$py1" -m pytest -q \
   -p no:cacheprovider tests/test_mcp_integration.py tests/test_seed_examples.py \
-  tests/test_readme_examples.py tests/test_mcp_operation_scopes.py
+  tests/test_readme_examples.py tests/test_mcp_operation_scopes.py \
+  tests/test_sdk_token_verifier.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -30,6 +31,12 @@ def speedups(request: pytest.FixtureRequest) -> ModuleType:
     return module
 
 
+
+# fastmcp (tests/test_fastmcp.py, imported at collection) installs camelCase aliases on the MCP
+# SDK's types for the whole process, each warning when read: the other tests read the SDK's
+# own names, falling back to 1.x's (``getattr(result, "is_error", getattr(result,
+# "isError", ...))``), which must not warn. Its setting, read when fastmcp loads, turns them off.
+os.environ.setdefault("FASTMCP_MCP_CAMELCASE_COMPAT", "false")
 
 _CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from starlette.routing import Route, Router
@@ -26,6 +27,8 @@ from .exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
 )
+from .integrations.fastmcp import fastmcp_token_verifier
+from .integrations.mcp_sdk import SdkTokenVerifier, require_sdk
 from .introspection import AutoVerifier, ClientAuth, IntrospectionVerifier
 from .jsonrpc import DEFAULT_MAX_BODY_BYTES
 from .jwks import DiscoveredJwks, RemoteJwks, SharedHttpClient
@@ -93,6 +96,17 @@ _INTROSPECTION_OPTIONS = {
     "max_bytes": "max_bytes",
 }
 _MODES = ("jwt", "introspection", "auto")
+
+
+@dataclass(frozen=True)
+class _Verification:
+    """A verifier and the policy every result of it is checked against."""
+
+    verifier: TokenVerifier | CustomVerifier
+    issuers: frozenset[str]
+    audiences: frozenset[str] | None
+    max_token_bytes: int
+    is_custom: bool
 
 
 def _config_error(message: str) -> MCPAuthAuthServerException:
@@ -308,6 +322,91 @@ class MCPAuth:
         self._introspectors[key] = verifier
         return verifier
 
+    def _verification(
+        self,
+        mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
+        audience: str | Sequence[str] | None,
+        leeway: float,
+        resource: str | None,
+        algorithms: Sequence[str] | None,
+        jwt_verify: dict[str, Any] | None,
+        remote_jwks: dict[str, Any] | None,
+        introspection: dict[str, Any] | None,
+        cache_size: int,
+    ) -> _Verification:
+        """The verifier of a mode (shared, per issuer and policy) or the custom one, with the
+        issuers and audiences to check on its results: what ``bearer_auth_middleware`` and
+        ``token_verifier`` both use."""
+        servers = self._servers_for(resource)
+        if resource is not None:
+            warn_if_insecure(resource)
+        if not servers:
+            raise _config_error(f"The resource `{resource}` has no authorization server.")
+        for server in servers:
+            validate_issuer_url(issuer_of(server))
+        jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
+        remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
+        introspection_options = _translate(introspection, _INTROSPECTION_OPTIONS,
+                                           "introspection")
+        is_mode = isinstance(mode_or_verify, str) and mode_or_verify in _MODES
+        if introspection_options and not (is_mode and mode_or_verify != "jwt"):
+            raise MCPAuthConfigException(
+                "invalid_option", "`introspection` options are for the 'introspection' and "
+                "'auto' modes.")
+        verifier: TokenVerifier | CustomVerifier
+        if is_mode and mode_or_verify != "jwt":
+            if not introspection_options:
+                raise MCPAuthConfigException(
+                    "invalid_option", f"The '{mode_or_verify}' mode needs `introspection` "
+                    "options (client_id and client_secret or private_key).")
+            token_leeway = jwt_options.get("leeway", leeway)
+            introspector = self._introspection_verifier(
+                servers, token_leeway, introspection_options, cache_size,
+                jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES))
+            verifier = introspector
+            if mode_or_verify == "auto":
+                jwt_verifier = self._jwt_verifier(
+                    servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
+                    remote_options, cache_size)
+                verifier = AutoVerifier(jwt_verifier, introspector, frozenset(
+                    issuer for s in servers for issuer in trusted_issuers(s)))
+            max_token_bytes = verifier.max_token_bytes
+        elif mode_or_verify == "jwt":
+            jwt_verifier = self._jwt_verifier(
+                servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
+                remote_options, cache_size)
+            verifier = jwt_verifier
+            max_token_bytes = jwt_verifier.max_token_bytes
+        elif callable(mode_or_verify):
+            verifier = mode_or_verify
+            max_token_bytes = jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)
+        else:
+            raise ValueError("mode_or_verify must be 'jwt', 'introspection', 'auto' or a "
+                             "callable function that verifies tokens.")
+        # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
+        if isinstance(audience, str) and audience:
+            audiences: frozenset[str] | None = Audiences([audience])
+        elif audience and not isinstance(audience, str):
+            audiences = Audiences(audience)
+        elif resource is not None:
+            audiences = Audiences([resource])
+            logger.info("bearer auth for %s: no audience given, the resource is the audience",
+                        resource)
+        else:
+            audiences = None
+        return _Verification(
+            verifier=verifier,
+            # "jwt" mode: a discovered issuer's key source refuses all but the metadata's
+            # exact value; a custom verifier has no such source, so it gets the exact config.
+            issuers=frozenset(
+                issuer for s in servers
+                for issuer in (trusted_issuers(s) if is_mode else [issuer_of(s)])
+            ),
+            audiences=audiences,
+            max_token_bytes=max_token_bytes,
+            is_custom=not is_mode,
+        )
+
     def bearer_auth_middleware(
         self,
         mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
@@ -368,63 +467,10 @@ class MCPAuth:
             that is not one.
         """
         origins = OriginPolicy(allowed_origins, resource)
-        servers = self._servers_for(resource)
-        if resource is not None:
-            warn_if_insecure(resource)
-        if not servers:
-            raise _config_error(f"The resource `{resource}` has no authorization server.")
-        for server in servers:
-            validate_issuer_url(issuer_of(server))
-        jwt_options = _translate(jwt_verify, _JWT_VERIFY_OPTIONS, "jwt_verify")
-        remote_options = _translate(remote_jwks, _REMOTE_JWKS_OPTIONS, "remote_jwks")
-        introspection_options = _translate(introspection, _INTROSPECTION_OPTIONS,
-                                           "introspection")
-        is_mode = isinstance(mode_or_verify, str) and mode_or_verify in _MODES
-        if introspection_options and not (is_mode and mode_or_verify != "jwt"):
-            raise MCPAuthConfigException(
-                "invalid_option", "`introspection` options are for the 'introspection' and "
-                "'auto' modes.")
-        verifier: TokenVerifier | CustomVerifier
-        if is_mode and mode_or_verify != "jwt":
-            if not introspection_options:
-                raise MCPAuthConfigException(
-                    "invalid_option", f"The '{mode_or_verify}' mode needs `introspection` "
-                    "options (client_id and client_secret or private_key).")
-            token_leeway = jwt_options.get("leeway", leeway)
-            introspector = self._introspection_verifier(
-                servers, token_leeway, introspection_options, cache_size,
-                jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES))
-            verifier = introspector
-            if mode_or_verify == "auto":
-                jwt_verifier = self._jwt_verifier(
-                    servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
-                    remote_options, cache_size)
-                verifier = AutoVerifier(jwt_verifier, introspector, frozenset(
-                    issuer for s in servers for issuer in trusted_issuers(s)))
-            max_token_bytes = verifier.max_token_bytes
-        elif mode_or_verify == "jwt":
-            jwt_verifier = self._jwt_verifier(
-                servers, jwt_options.pop("leeway", leeway), algorithms, jwt_options,
-                remote_options, cache_size)
-            verifier = jwt_verifier
-            max_token_bytes = jwt_verifier.max_token_bytes
-        elif callable(mode_or_verify):
-            verifier = mode_or_verify
-            max_token_bytes = jwt_options.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)
-        else:
-            raise ValueError("mode_or_verify must be 'jwt', 'introspection', 'auto' or a "
-                             "callable function that verifies tokens.")
-        # An empty audience (or list) checks nothing, as mcpauth's ``if config.audience``.
-        if isinstance(audience, str) and audience:
-            audiences: frozenset[str] | None = Audiences([audience])
-        elif audience and not isinstance(audience, str):
-            audiences = Audiences(audience)
-        elif resource is not None:
-            audiences = Audiences([resource])
-            logger.info("bearer auth for %s: no audience given, the resource is the audience",
-                        resource)
-        else:
-            audiences = None
+        verification = self._verification(
+            mode_or_verify, audience, leeway, resource, algorithms, jwt_verify, remote_jwks,
+            introspection, cache_size)
+        verifier, audiences = verification.verifier, verification.audiences
         metadata_url = resource_metadata_url(resource) if resource is not None else None
         scopes = scope_tokens(required_scopes, "required_scopes")
         # Invalid rules, or a server that is not one, fail here rather than at the first POST.
@@ -433,17 +479,12 @@ class MCPAuth:
             rules_of_server(mcp_server, rules)
         config = MiddlewareConfig(
             verifier=verifier,
-            # "jwt" mode: a discovered issuer's key source refuses all but the metadata's
-            # exact value; a custom verifier has no such source, so it gets the exact config.
-            issuers=frozenset(
-                issuer for s in servers
-                for issuer in (trusted_issuers(s) if is_mode else [issuer_of(s)])
-            ),
+            issuers=verification.issuers,
             audiences=audiences,
             required_scopes=scopes,
             challenge=Challenge(challenged(scopes), metadata_url, show_error_details),
             context_var=self._context_var,
-            max_token_bytes=max_token_bytes,
+            max_token_bytes=verification.max_token_bytes,
             hierarchy=self.scope_hierarchy,
             operation_scopes=operation_scopes,
             mcp_server=mcp_server,
@@ -457,6 +498,96 @@ class MCPAuth:
             origins=origins,
         )
         return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
+
+    def token_verifier(
+        self,
+        mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
+        audience: str | Sequence[str] | None = None,
+        *,
+        required_scopes: Sequence[str] | None = None,
+        leeway: float = 60,
+        resource: str | None = None,
+        algorithms: Sequence[str] | None = None,
+        jwt_verify: dict[str, Any] | None = None,
+        remote_jwks: dict[str, Any] | None = None,
+        introspection: dict[str, Any] | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> SdkTokenVerifier:
+        """A ``TokenVerifier`` for the MCP SDK's own auth (1.x ``FastMCP``, 2.x
+        ``MCPServer``): ``MCPServer(..., token_verifier=mcp_auth.token_verifier("jwt",
+        audience=...), auth=AuthSettings(...))``.
+
+        Takes ``bearer_auth_middleware``'s arguments (all but ``audience`` as keywords) and
+        shares its verifiers (cache, key sets, introspection, shared tier, revocations).
+        ``verify_token`` answers the SDK's ``AccessToken`` (token, client_id, the token's
+        scopes, expires_at, resource, subject, claims) for a valid token of a trusted issuer
+        for an accepted audience, else None: the SDK answers 401. Scopes are the SDK's:
+        ``AuthSettings.required_scopes`` (its 403, without this instance's scope hierarchy).
+
+        :raises MCPAuthConfigException: the MCP SDK is not installed, ``required_scopes``
+            given (they go in ``AuthSettings``), and as ``bearer_auth_middleware``.
+        """
+        require_sdk()
+        if required_scopes:
+            raise MCPAuthConfigException(
+                "invalid_option", "With the MCP SDK's auth, required scopes go in "
+                "AuthSettings(required_scopes=...), where the SDK answers 403 without them.")
+        return self._sdk_token_verifier(
+            mode_or_verify, audience, leeway, resource, algorithms, jwt_verify, remote_jwks,
+            introspection, cache_size)
+
+    def _sdk_token_verifier(self, mode_or_verify: Any, audience: Any, leeway: float,
+                            resource: str | None, algorithms: Sequence[str] | None,
+                            jwt_verify: dict[str, Any] | None,
+                            remote_jwks: dict[str, Any] | None,
+                            introspection: dict[str, Any] | None,
+                            cache_size: int) -> SdkTokenVerifier:
+        verification = self._verification(
+            mode_or_verify, audience, leeway, resource, algorithms, jwt_verify, remote_jwks,
+            introspection, cache_size)
+        tier = self._tier
+        return SdkTokenVerifier(
+            verification.verifier, verification.issuers, verification.audiences,
+            verification.max_token_bytes,
+            revoked=tier.check_custom if verification.is_custom else None,
+            # Revocations through Redis: the listener starts on the server's loop, at the
+            # first token to verify (no lifespan hook here).
+            start=tier.start if tier.link is not None else None)
+
+    def fastmcp_verifier(
+        self,
+        mode_or_verify: Literal["jwt", "introspection", "auto"] | CustomVerifier,
+        audience: str | Sequence[str] | None = None,
+        *,
+        required_scopes: Sequence[str] | None = None,
+        leeway: float = 60,
+        resource: str | None = None,
+        base_url: str | None = None,
+        resource_base_url: str | None = None,
+        algorithms: Sequence[str] | None = None,
+        jwt_verify: dict[str, Any] | None = None,
+        remote_jwks: dict[str, Any] | None = None,
+        introspection: dict[str, Any] | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> Any:
+        """fastmcp's ``auth=``: ``FastMCP(..., auth=mcp_auth.fastmcp_verifier("jwt",
+        audience=...))``, a subclass of ``fastmcp.server.auth.TokenVerifier``.
+
+        ``token_verifier``'s verification, answering fastmcp's ``AccessToken``.
+        ``required_scopes``, ``base_url`` and ``resource_base_url`` are fastmcp's
+        ``TokenVerifier``'s: fastmcp answers 403 to a token without ``required_scopes``;
+        per-component ``auth=`` checks (``require_scopes`` ...) read the token's scopes.
+
+        :raises MCPAuthConfigException: fastmcp is not installed (``mcpauth-fast[fastmcp]``),
+            and as ``bearer_auth_middleware``.
+        """
+        require_sdk("fastmcp_verifier")
+        scopes = list(scope_tokens(required_scopes, "required_scopes")) or None
+        core = self._sdk_token_verifier(
+            mode_or_verify, audience, leeway, resource, algorithms, jwt_verify, remote_jwks,
+            introspection, cache_size)
+        return fastmcp_token_verifier(core, base_url=base_url, required_scopes=scopes,
+                                      resource_base_url=resource_base_url)
 
     def metadata_endpoint(self) -> Any:
         """A Starlette endpoint serving the RFC 8414 metadata (authorization-server mode)."""

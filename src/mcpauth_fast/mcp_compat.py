@@ -25,17 +25,19 @@ _user_factory: Any = _NOT_LOADED
 _request_ctx: Any = _NOT_LOADED
 
 
-def _load_user_factory() -> Callable[[AuthInfo], Any] | None:
+def _load_user_factory(token_class: Any = None) -> Callable[[AuthInfo], Any] | None:
     try:
         from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
         from mcp.server.auth.provider import AccessToken
     except ImportError:
         return None
+    # fastmcp's AccessToken is a subclass of the SDK's: either class serves the SDK.
+    token_type: Any = AccessToken if token_class is None else token_class
 
     def build(info: AuthInfo) -> Any:
         audience = info.audience
         return AuthenticatedUser(
-            AccessToken(
+            token_type(
                 token=info.token,
                 client_id=info.client_id or "",
                 scopes=list(info.scopes),
@@ -47,6 +49,13 @@ def _load_user_factory() -> Callable[[AuthInfo], Any] | None:
         )
 
     return build
+
+
+def use_access_token_class(token_class: Any) -> None:
+    """Build the ``AccessToken`` of every user object from now on as ``token_class``, a
+    subclass of the SDK's (fastmcp's, which its checks and ``get_access_token`` expect)."""
+    global _user_factory
+    _user_factory = _load_user_factory(token_class)
 
 
 def sdk_user(info: AuthInfo) -> Any:
