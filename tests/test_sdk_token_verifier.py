@@ -273,6 +273,12 @@ async def test_what_it_refuses(mcp_auth: MCPAuth) -> None:
     # Several spaces after "Bearer" (RFC 7235): the SDK hands over " <token>".
     good = token()
     assert (await verifier.verify_token(" " + good)).token == good  # type: ignore[union-attr]
+    # Counted as the middleware counts them: each refusal (the SDK's 401) by reason class.
+    metrics = mcp_auth.metrics()
+    assert metrics["mcpauth_requests_accepted"] == [({}, 1)]
+    assert {labels["reason"]: n for labels, n in metrics["mcpauth_requests_refused"]} == {
+        "missing": 1, "malformed": 6, "expired": 1, "wrong_audience": 1, "wrong_issuer": 1,
+        "unknown_key": 1, "bad_signature": 1}
     await mcp_auth.aclose()
 
 

@@ -552,7 +552,8 @@ class MCPAuth:
             revoked=tier.check_custom if verification.is_custom else None,
             # Revocations through Redis: the listener starts on the server's loop, at the
             # first token to verify (no lifespan hook here).
-            start=tier.start if tier.link is not None else None)
+            start=tier.start if tier.link is not None else None,
+            decisions=self._decisions)
 
     def fastmcp_verifier(
         self,

@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from .._accel import check_policy, parse_bearer
+from ..decisions import Decisions
 from ..exceptions import (
     MCPAuthAuthServerException,
     MCPAuthConfigException,
     MCPAuthException,
     MCPAuthKeysUnavailableException,
+    MCPAuthTokenVerificationException,
+    MCPAuthTokenVerificationExceptionCode,
+    invalid_token,
 )
 from ..mcp_compat import sdk_user
-from ..middleware import _TOKEN_VERIFIERS, CustomVerifier, TokenVerifier
+from ..middleware import _TOKEN_VERIFIERS, CustomVerifier, TokenVerifier, verify_custom
 from ..types import AuthInfo, FrozenList
 from ..verifier import VerifyJwt
 
@@ -64,6 +69,7 @@ class SdkTokenVerifier:
         max_token_bytes: int,
         revoked: Callable[[str, AuthInfo], None] | None = None,
         start: Callable[[], None] | None = None,
+        decisions: Decisions | None = None,
     ) -> None:
         if isinstance(verifier, VerifyJwt):
             verifier = verifier.verifier
@@ -73,6 +79,7 @@ class SdkTokenVerifier:
         self._max_token_bytes = max_token_bytes
         self._revoked = revoked
         self._start = start
+        self._decisions = decisions if decisions is not None else Decisions()
         self._mode: TokenVerifier | None = (
             verifier if isinstance(verifier, _TOKEN_VERIFIERS) else None)
         #: The cache's own lookup (a ``TokenCache.get`` at the wall clock for "jwt"), or a
@@ -96,8 +103,9 @@ class SdkTokenVerifier:
             check_policy(info.issuer, info.audience, info.scopes, self._issuers,
                          self._audiences, ())
         except MCPAuthException as error:
-            logger.debug("token refused: %s", error.error_code)
+            self._refused(error)
             return None
+        self._decisions.accepted += 1
         user = info._sdk_user
         access = (user if user is not None else sdk_user(info)).access_token
         if type(info.audience) is FrozenList and self._audiences is not None:
@@ -118,46 +126,45 @@ class SdkTokenVerifier:
         """A token missed in the cache: its syntax, then the verifier; None when refused."""
         if self._start is not None:
             self._start()
+        # The SDK hands over what follows "Bearer ": the middleware's header rules apply
+        # (RFC 6750 b64token, one token, the size limit) before any verification.
         try:
-            # The SDK hands over what follows "Bearer ": the middleware's header rules apply
-            # (RFC 6750 b64token, one token, the size limit) before any verification.
-            token = parse_bearer(b"Bearer " + token.encode("latin-1"), self._max_token_bytes)
+            header = b"Bearer " + token.encode("latin-1")
+        except UnicodeEncodeError:
+            self._refused(invalid_token("token is not an RFC 6750 b64token"))
+            return None
+        try:
+            token = parse_bearer(header, self._max_token_bytes)
+        except MCPAuthException as error:
+            self._refused(error, header)
+            return None
+        started = time.perf_counter()
+        try:
             mode = self._mode
             if mode is not None:
                 info = mode.cached(token)
                 return info if info is not None else await mode.verify_uncached(token)
-            return await self._verify_custom(token)
-        except _SERVER_ERRORS:
+            custom: Any = self.verifier
+            return await verify_custom(custom, token, self._custom_is_async, self._revoked)
+        except _SERVER_ERRORS as error:
+            self._decisions.refuse(500, error)  # what the SDK answers to it
             raise
         except MCPAuthException as error:
-            logger.debug("token refused: %s", error.error_code)
-        except UnicodeEncodeError:
-            logger.debug("token refused: not ASCII")
+            self._refused(error)
         except Exception as exc:  # noqa: BLE001 - a bug must not become a 500 for bad input
             logger.warning("token verification raised %s", type(exc).__name__)
+            self._refused(MCPAuthTokenVerificationException(
+                MCPAuthTokenVerificationExceptionCode.TOKEN_VERIFICATION_FAILED,
+                type(exc).__name__))
+        finally:
+            self._decisions.verified(started)
         return None
 
-    async def _verify_custom(self, token: str) -> AuthInfo:
-        verify: Any = self.verifier
-        try:
-            result = verify(token)
-            if self._custom_is_async or inspect.isawaitable(result):
-                result = await result
-        except MCPAuthException:
-            raise
-        except Exception as exc:  # noqa: BLE001 - only the type: the message may quote it
-            logger.error("custom token verifier raised %s", type(exc).__name__)
-            raise MCPAuthConfigException(
-                "token_verifier_error",
-                f"The custom token verifier raised {type(exc).__name__}.") from None
-        if not isinstance(result, AuthInfo):
-            logger.error("custom token verifier returned %s", type(result).__name__)
-            raise MCPAuthConfigException(
-                "token_verifier_error",
-                f"The custom token verifier returned {type(result).__name__}, not an AuthInfo.")
-        if self._revoked is not None:
-            self._revoked(token, result)
-        return result
+    def _refused(self, error: MCPAuthException, header: bytes | None = None) -> None:
+        # The SDK answers 401 to None; counted here with its reason class (a 403 for the
+        # route's scopes is the SDK's, after a token counted as let in).
+        reason = self._decisions.refuse(401, error, header)
+        logger.debug("token refused: 401 %s (%s)", reason, error.error_code)
 
 
 def _never_cached(token: str) -> None:

@@ -114,6 +114,25 @@ def _verifier_broke(what: str) -> MCPAuthConfigException:
     return MCPAuthConfigException("token_verifier_error", f"The custom token verifier {what}.")
 
 
+async def verify_custom(verify: CustomVerifier, token: str, is_async: bool,
+                        revoked: Callable[[str, AuthInfo], None] | None) -> AuthInfo:
+    """A custom verifier's ``AuthInfo`` for ``token`` (revocations applied); one that raises
+    or returns anything else is a broken server (``token_verifier_error``, a 500)."""
+    try:
+        result: Any = verify(token)
+        if is_async or inspect.isawaitable(result):
+            result = await result
+    except MCPAuthException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - answered 500, never passed on as a crash
+        raise _verifier_broke(f"raised {type(exc).__name__}") from None
+    if not isinstance(result, AuthInfo):
+        raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
+    if revoked is not None:
+        revoked(token, result)
+    return result
+
+
 class BearerAuthMiddleware:
     """Pure ASGI bearer-token middleware (``cls(app, config)``).
 
@@ -327,20 +346,9 @@ class BearerAuthMiddleware:
         assert custom is not None
         started = time.perf_counter()
         try:
-            result: Any = custom(token)
-            if self._custom_is_async or inspect.isawaitable(result):
-                result = await result
-        except MCPAuthException:
-            raise
-        except Exception as exc:  # noqa: BLE001 - answered 500, never passed on as a crash
-            raise _verifier_broke(f"raised {type(exc).__name__}") from None
+            return await verify_custom(custom, token, self._custom_is_async, self._revoked)
         finally:
             self._decisions.verified(started)
-        if not isinstance(result, AuthInfo):
-            raise _verifier_broke(f"returned {type(result).__name__}, not an AuthInfo")
-        if self._revoked is not None:
-            self._revoked(token, result)
-        return result
 
     async def _refuse(self, error: MCPAuthException, scope: Scope, send: Send,
                       challenge: Challenge | None = None) -> None:
