@@ -121,20 +121,12 @@ class SharedTier:
         """The shared ``AuthInfo`` of ``token`` (and its record), or None: not there, Redis
         unavailable, or a value that fails authentication or has the wrong shape (counted
         in ``rejected``, never trusted)."""
-        link = self.link
-        if link is None:
+        record = await self._read(namespace, token)
+        if record is None:
             return None
-        self.start()
-        key = self._key(namespace, token)
-        raw = await link.run(lambda client: client.get(key))
-        if raw is None:
-            self.counts["misses"] += 1
-            return None
-        record = self.sealing.open(key, raw)
-        info = info_of(token, record) if record is not None else None
-        if info is None or record is None:
-            self.counts["rejected"] += 1
-            logger.debug("shared cache: ignored a value that is not a valid entry")
+        info = info_of(token, record)
+        if info is None:
+            self._rejected()
             return None
         expires_at = info.expires_at
         if expires_at is not None and expires_at <= self._clock():
@@ -147,23 +139,24 @@ class SharedTier:
                   extra: dict[str, Any] | None = None) -> None:
         """Share ``info`` until its ``expires_at`` (at most ``max_ttl``); ``jws``: the token
         is a compact JWS whose claims need not be stored."""
-        link, config = self.link, self.config
-        if link is None or config is None:
+        if self.config is None:
             return
-        ttl = config.max_ttl
+        ttl = self.config.max_ttl
         if info.expires_at is not None:
             ttl = min(ttl, info.expires_at - self._clock())
-        milliseconds = math.floor(ttl * 1000)
-        if milliseconds <= 0:
-            return
-        key = self._key(namespace, token)
-        value = self.sealing.seal(key, record_of(info, jws=jws, extra=extra or {}))
-        if await link.run(lambda client: client.set(key, value, px=milliseconds)) is not None:
-            self.counts["writes"] += 1
+        await self.put_record(namespace, token, record_of(info, jws=jws, extra=extra or {}),
+                              ttl)
 
     async def get_record(self, namespace: str, token: str) -> dict[str, Any] | None:
         """The record shared for ``token`` (authenticated, not interpreted), or None: not
         there, Redis unavailable, or a value that fails authentication (``rejected``)."""
+        record = await self._read(namespace, token)
+        if record is not None:
+            self.counts["hits"] += 1
+        return record
+
+    async def _read(self, namespace: str, token: str) -> dict[str, Any] | None:
+        # The authenticated record, or None (a miss, Redis unavailable, or rejected).
         link = self.link
         if link is None:
             return None
@@ -175,11 +168,12 @@ class SharedTier:
             return None
         record = self.sealing.open(key, raw)
         if record is None:
-            self.counts["rejected"] += 1
-            logger.debug("shared cache: ignored a value that is not a valid entry")
-            return None
-        self.counts["hits"] += 1
+            self._rejected()
         return record
+
+    def _rejected(self) -> None:
+        self.counts["rejected"] += 1
+        logger.debug("shared cache: ignored a value that is not a valid entry")
 
     async def put_record(self, namespace: str, token: str, record: dict[str, Any],
                          ttl: float) -> None:
@@ -243,7 +237,7 @@ class SharedTier:
             return None, bool(locked)
         record = self.sealing.open(key, raw)
         if record is None:
-            self.counts["rejected"] += 1
+            self._rejected()
             return None, bool(locked)
         self.counts["hits"] += 1
         return record, bool(locked)
