@@ -199,3 +199,28 @@ async def test_revocations_outlive_a_redis_that_comes_back_empty(
         assert one.shared_cache_info()["revocations_restored"] >= 1
     for auth in (one, two, later):
         await auth.aclose()
+
+
+async def test_a_revoked_token_does_not_wait_in_the_cache_while_redis_is_asked(
+        jwks_server: JwksServer, redis_server: RedisServer) -> None:
+    # Until its listener has (re)loaded the stored revocations, a worker asks Redis about each
+    # token it verifies. The token must not sit in the cache during that wait: another request
+    # would find it there (seen once under locust, just after Redis came back).
+    auth = MCPAuth(server=auth_server_mode(jwks_server).server, shared_cache={
+        "url": redis_server.url, "key": SECRET, "timeout": 0.3, "retry_min": 0.05,
+        "retry_max": 0.1})
+    revoked = token(jti="w-1", sub="gus", iat=int(time.time()) - 10, scope="read")
+    async with client(auth) as http:
+        assert await auth._tier.listening()
+        assert await auth.revoke(subject="gus", issuer=ISSUER) is True
+        auth._tier._listening.clear()           # as just after a reconnection
+        redis_server.pause()                    # and Redis slow to answer
+        try:
+            first = asyncio.ensure_future(get(http, revoked))
+            await asyncio.sleep(0.1)            # its verification is waiting for Redis
+            second = await get(http, revoked)
+            answers = [await first, second]
+        finally:
+            redis_server.resume()
+        assert [answer.status_code for answer in answers] == [401, 401]
+    await auth.aclose()

@@ -246,7 +246,8 @@ class SharedTier:
         """``admit`` for a token verified just now (asking Redis for its revocations while
         the listener has not loaded them all)."""
         if self.link is not None and not self._listening.is_set():
-            await self._ask_redis(info)
+            await self._ask_redis(info.token, info.issuer, info.subject,
+                                  info.mutable_claims().get("jti"))
         self.admit(info)
 
     def admit(self, info: AuthInfo, cache: EvictableCache | None = None) -> None:
@@ -278,6 +279,11 @@ class SharedTier:
         config = self.config
         share = config is not None and config.share_jwt
         issuer, kid = unverified.issuer, unverified.kid
+        if self.link is not None and not self._listening.is_set():
+            # Before the token can enter the cache: a request for it must not find it there
+            # while Redis is asked. A token whose signature fails was asked about for nothing.
+            payload = unverified.payload
+            await self._ask_redis(token, issuer, payload.get("sub"), payload.get("jti"))
         namespace = ""
         if share:
             namespace = self.namespace("jwt", issuer, verifier.policy_id)
@@ -290,23 +296,21 @@ class SharedTier:
                     self.admit(info, verifier.cache)
                     return info
         info = await verifier.finish(token, unverified)
-        if not self._listening.is_set():
-            await self._ask_redis(info)
-        self.admit(info, verifier.cache)
+        self.admit(info, verifier.cache)  # no await since the cache took it
         if share:
             await self.put(namespace, token, info, jws=True, extra={"kid": kid})
         return info
 
-    async def _ask_redis(self, info: AuthInfo) -> None:
+    async def _ask_redis(self, token: str, issuer: str, subject: Any, jti: Any) -> None:
         # Until the listener has loaded every stored revocation (a worker just started, or
         # Redis just came back), a fresh verification asks Redis for its own.
         link = self.link
         if link is None:
             return
-        sealing, issuer = self.sealing, info.issuer
-        names = [("t", sealing.token_id(info.token)),
-                 ("s", sealing.name_id("s", issuer, info.subject))]
-        jti = info.mutable_claims().get("jti")
+        sealing = self.sealing
+        names = [("t", sealing.token_id(token))]
+        if isinstance(subject, str):
+            names.append(("s", sealing.name_id("s", issuer, subject)))
         if isinstance(jti, str):
             names.append(("j", sealing.name_id("j", issuer, jti)))
         keys = [f"{self._prefix}:r:{kind}:{name}" for kind, name in names]
