@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support import tokens
 from support.app_factory import auth_server_mode, whoami_app
 from support.jwks_server import JwksServer
+from support.opaque_tokens import AUDIENCE, opaque
 from support.redis_cluster import RedisCluster
 from support.tokens import claims, signing_key
 
@@ -29,7 +29,6 @@ from mcpauth_fast.exceptions import MCPAuthConfigException, MCPAuthTokenVerifica
 from mcpauth_fast.introspection import IntrospectionVerifier
 
 SECRET = b"a shared secret of the tests, 32+ bytes long"
-AUDIENCE = "http://127.0.0.1:9/mcp"
 CHANNEL = b"mcpauth-fast:revoked"
 
 
@@ -38,12 +37,6 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssue
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "dev-issuer"))
     with DevIssuer() as running:
         yield running
-
-
-def opaque(issuer: DevIssuer, **options: Any) -> str:
-    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
-    tokens.MINTED.append(token)  # no log may contain it
-    return token
 
 
 def shared(url: str, **options: Any) -> dict[str, Any]:

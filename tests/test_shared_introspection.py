@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import tokens
 from support.app_factory import whoami_app
+from support.opaque_tokens import AUDIENCE, opaque
 from support.redis_server import RedisServer, free_port
 
 from mcpauth_fast import MCPAuth
@@ -32,7 +32,6 @@ from mcpauth_fast.introspection import IntrospectionVerifier
 
 TESTS = Path(__file__).resolve().parent
 SECRET = b"a shared secret of the tests, 32+ bytes long"
-AUDIENCE = "http://127.0.0.1:9/mcp"
 
 
 @pytest.fixture
@@ -40,12 +39,6 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssue
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "dev-issuer"))
     with DevIssuer() as running:
         yield running
-
-
-def opaque(issuer: DevIssuer, **options: Any) -> str:
-    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
-    tokens.MINTED.append(token)  # no log may contain it
-    return token
 
 
 class Worker:
