@@ -20,15 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.app_factory import whoami_app
+from support.introspection_worker import IntrospectionWorker, eventually, listening_workers
 from support.opaque_tokens import AUDIENCE, opaque
 from support.redis_server import RedisServer, free_port
 
-from mcpauth_fast import MCPAuth
-from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import STATE_DIR_ENV
-from mcpauth_fast.introspection import IntrospectionVerifier
 
 TESTS = Path(__file__).resolve().parent
 SECRET = b"a shared secret of the tests, 32+ bytes long"
@@ -41,57 +38,15 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssue
         yield running
 
 
-class Worker:
-    """One MCPAuth (a worker) with its app and client, in this process."""
-
-    def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **introspection: Any
-                 ) -> None:
-        # A second per command: a loaded machine must not pass for a slow Redis here.
-        options = None if redis is None else {
-            "url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.2}
-        self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
-                                                             type=AuthServerType.OIDC),
-                            shared_cache=options)
-        client_id, secret = issuer.client_credentials
-        middleware = self.auth.bearer_auth_middleware(
-            "introspection", audience=AUDIENCE,
-            introspection={"client_id": client_id, "client_secret": secret, **introspection})
-        app = whoami_app(self.auth, middleware)
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                      base_url="http://test")
-
-    @property
-    def verifier(self) -> IntrospectionVerifier:
-        (verifier,) = self.auth._introspectors.values()
-        return verifier
-
-    @property
-    def calls(self) -> int:
-        return self.verifier.call_count
-
-    async def status(self, token: str) -> int:
-        response = await self.http.get("/whoami", headers={"authorization": f"Bearer {token}"})
-        return response.status_code
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.auth.aclose()
+def shared(redis: RedisServer | None) -> dict[str, Any] | None:
+    # A second per command: a loaded machine must not pass for a slow Redis here.
+    return None if redis is None else {
+        "url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.2}
 
 
 async def workers(issuer: DevIssuer, redis: RedisServer | None, count: int = 2
-                  ) -> list[Worker]:
-    made = [Worker(issuer, redis) for _ in range(count)]
-    if redis is not None:
-        for worker in made:
-            assert await worker.auth._tier.listening()
-    return made
-
-
-async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "never happened"
-        await asyncio.sleep(0.01)
+                  ) -> list[IntrospectionWorker]:
+    return await listening_workers(issuer, [shared(redis)] * count)
 
 
 async def test_a_token_introspected_by_one_worker_is_served_to_another_without_a_call(
@@ -119,7 +74,8 @@ async def test_an_answer_passed_on_lives_no_longer_than_where_it_came_from(
         issuer: DevIssuer, redis_server: RedisServer) -> None:
     # max_cache_seconds is the revocation delay accepted: a worker that reads an answer from
     # Redis keeps it until the asking worker's entry ends, not for a time of its own.
-    one, two = (Worker(issuer, redis_server, max_cache_seconds=1.0) for _ in range(2))
+    one, two = (IntrospectionWorker(issuer, shared(redis_server), max_cache_seconds=1.0)
+                for _ in range(2))
     try:
         token = opaque(issuer, sub="ann")
         assert await one.status(token) == 200
