@@ -6,11 +6,8 @@ revocation made on one refuses it on every one, and Redis down changes no decisi
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,16 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.introspection_worker import IntrospectionWorker, eventually, listening_workers
 from support.opaque_tokens import AUDIENCE, opaque
-from support.redis_server import RedisServer, free_port
+from support.redis_server import RedisServer
+from support.uvicorn_worker import UvicornWorker, uvicorn_workers
 
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import STATE_DIR_ENV
 
-TESTS = Path(__file__).resolve().parent
 SECRET = b"a shared secret of the tests, 32+ bytes long"
 
 
@@ -199,66 +195,19 @@ async def test_redis_down_serves_from_local_and_provider(
 # -- two uvicorn workers (processes) behind one Redis -----------------------------------------
 
 
-class Process:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "support.shared_introspection_app:app",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                 "--no-access-log"],
-                cwd=TESTS, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-
-    def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self.http.get("/stats").json()
-        return stats
-
-    def wait_listening(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self.stats()["redis"]["listening"]:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the worker did not start listening"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 @pytest.fixture
 def processes(issuer: DevIssuer, redis_server: RedisServer, tmp_path: Path
-              ) -> Iterator[list[Process]]:
+              ) -> Iterator[list[UvicornWorker]]:
     client_id, secret = issuer.client_credentials
-    pythonpath = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "ISSUER_URL": issuer.issuer, "CLIENT_ID": client_id,
-           "CLIENT_SECRET": secret, "AUDIENCE": AUDIENCE, "REDIS_URL": redis_server.url,
-           "SHARED_KEY": secrets.token_hex(32), "PYTHONPATH": pythonpath}
-    started = [Process(env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
-    try:
-        for process in started:
-            process.wait_listening()
+    settings = {"ISSUER_URL": issuer.issuer, "CLIENT_ID": client_id, "CLIENT_SECRET": secret,
+                "AUDIENCE": AUDIENCE, "REDIS_URL": redis_server.url,
+                "SHARED_KEY": secrets.token_hex(32)}
+    with uvicorn_workers("support.shared_introspection_app:app", settings, tmp_path) as started:
         yield started
-    finally:
-        for process in started:
-            process.stop()
-    text = "\n".join(p.log.read_text(errors="replace") for p in started)
-    assert "Traceback" not in text, text[-6000:]
 
 
 def test_two_workers_make_one_introspection_call_per_token(
-        issuer: DevIssuer, processes: list[Process]) -> None:
+        issuer: DevIssuer, processes: list[UvicornWorker]) -> None:
     values = [opaque(issuer, sub=f"user-{n}") for n in range(1000)]
     requests = [(n % 2, value) for value in values for n in range(20)]
     random.Random(16).shuffle(requests)
