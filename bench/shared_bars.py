@@ -51,7 +51,8 @@ from e2e_server import BENCH, log
 from e2e_tokens import issuer_running
 
 sys.path.insert(0, str(BENCH.parent / "tests"))
-from support.redis_server import RedisServer, free_port, redis_binary  # noqa: E402
+from support.redis_server import RedisServer, redis_binary  # noqa: E402
+from support.uvicorn_worker import UvicornWorker  # noqa: E402
 
 AUDIENCE = "https://mcp.example.com/mcp"
 LOCUSTFILE = BENCH / "shared_locustfile.py"
@@ -60,52 +61,9 @@ DEFAULT_OUT = BENCH / "results" / "shared-bars.json"
 DECISION = re.compile(r"got (\d+), expected (\d+)")
 
 
-class Worker:
+def start_worker(env: dict[str, str], log_path: Path) -> UvicornWorker:
     """One uvicorn process serving ``shared_bars_app``."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        with log_path.open("wb") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "shared_bars_app:app", "--app-dir",
-                 str(BENCH), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--log-level", "warning", "--no-access-log"],
-                env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def status(self, token: str, client: httpx.Client | None = None) -> int:
-        response = (client or self.http).get(
-            "/whoami", headers={"authorization": f"Bearer {token}"})
-        return response.status_code
-
-    def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self.http.get("/stats").json()
-        return stats
-
-    def wait_listening(self, timeout: float) -> float | None:
-        """Seconds until the worker's Redis listener is subscribed; None on timeout."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            try:
-                if self.stats()["redis"]["listening"]:
-                    return time.monotonic() - start
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.02)
-        return None
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+    return UvicornWorker("shared_bars_app:app", env, log_path, app_dir=BENCH)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -129,7 +87,7 @@ def mint(issuer: Any, kind: str, **claims: Any) -> str:
     return str(issuer.mint_opaque(aud=AUDIENCE, **claims))
 
 
-def time_to_refusal(worker: Worker, client: httpx.Client, token: str, go: threading.Event,
+def time_to_refusal(worker: UvicornWorker, client: httpx.Client, token: str, go: threading.Event,
                     start: list[float], result: dict[str, float | None], key: str,
                     timeout: float) -> None:
     """Poll ``worker`` every millisecond from ``go`` on; the seconds until its first 401."""
@@ -142,13 +100,13 @@ def time_to_refusal(worker: Worker, client: httpx.Client, token: str, go: thread
         time.sleep(0.001)
 
 
-def revoke(worker: Worker, body: dict[str, str]) -> bool:
+def revoke(worker: UvicornWorker, body: dict[str, str]) -> bool:
     """``POST /revoke`` once; whether Redis was reached at once (else the worker shares the
     revocation when it reconnects)."""
     return worker.http.post("/revoke", json=body).json().get("shared") is True
 
 
-def bar_r(issuer: Any, one: Worker, two: Worker, count: int) -> dict[str, Any]:
+def bar_r(issuer: Any, one: UvicornWorker, two: UvicornWorker, count: int) -> dict[str, Any]:
     bystanders = [mint(issuer, "jwt", sub="bystander"), mint(issuer, "opaque", sub="bystander")]
     pollers = [httpx.Client(base_url=w.url, timeout=5) for w in (one, two)]
     rows: list[dict[str, Any]] = []
@@ -291,7 +249,7 @@ def totals(prefix: Path) -> dict[str, int]:
         return {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(f)}
 
 
-def bar_k(redis: RedisServer, workers: list[Worker], mix: dict[str, dict[str, Any]],
+def bar_k(redis: RedisServer, workers: list[UvicornWorker], mix: dict[str, dict[str, Any]],
           workdir: Path, seconds: int, users: int) -> dict[str, Any]:
     locust = locust_path()
     if locust is None:
@@ -321,7 +279,7 @@ def bar_k(redis: RedisServer, workers: list[Worker], mix: dict[str, dict[str, An
             redis.start()
             restarted = time.time()
             log("redis-server started again, empty, on the same port")
-            listening_after = [w.wait_listening(10.0) for w in workers]
+            listening_after = [w.seconds_to_listen(10.0) for w in workers]
             exit_code = process.wait(seconds + 60)
         finally:
             if process.poll() is None:
@@ -362,9 +320,9 @@ def bar_k(redis: RedisServer, workers: list[Worker], mix: dict[str, dict[str, An
 def late_worker(env: dict[str, str], workdir: Path, revoked: list[str],
                 bystanders: list[str]) -> dict[str, Any]:
     """A worker started after Redis came back empty: does it know the revocations?"""
-    worker = Worker(env, workdir / "worker-3.log")
+    worker = start_worker(env, workdir / "worker-3.log")
     try:
-        if worker.wait_listening(20.0) is None:
+        if worker.seconds_to_listen(20.0) is None:
             return {"started": False}
         accepted = sum(worker.status(t) == 200 for t in revoked)
         return {"started": True, "revoked_tokens": len(revoked), "revoked_accepted": accepted,
@@ -465,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.time()
     redis = RedisServer(binary, workdir)
-    workers: list[Worker] = []
+    workers: list[UvicornWorker] = []
     try:
         redis.start()
         with issuer_running(workdir) as issuer:
@@ -475,9 +433,9 @@ def main(argv: list[str] | None = None) -> int:
                    "REDIS_URL": redis.url, "SHARED_KEY": secrets.token_hex(32),
                    "RETRY_MAX": str(args.retry_max)}
             for n in (1, 2):  # appended one by one: the finally block stops each started
-                workers.append(Worker(env, workdir / f"worker-{n}.log"))
+                workers.append(start_worker(env, workdir / f"worker-{n}.log"))
             for worker in workers:
-                if worker.wait_listening(30.0) is None:
+                if worker.seconds_to_listen(30.0) is None:
                     raise RuntimeError("a worker did not start listening")
             log(f"redis {redis.url}, workers {[w.url for w in workers]}; bar R")
             r = bar_r(issuer, workers[0], workers[1], args.revocations)

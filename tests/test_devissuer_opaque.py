@@ -31,14 +31,13 @@ from support.mcp import (
     serve,
     transport_app,
 )
+from support.opaque_tokens import AUDIENCE, opaque
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import DEV_CLIENT_ID, STATE_DIR_ENV
 from mcpauth_fast.dev.opaque import CLIENT_FILE, DEV_INTROSPECTION_CLIENT_ID, OPAQUE_DIR
-
-AUDIENCE = "http://127.0.0.1:9/mcp"
 
 
 @pytest.fixture(autouse=True)
@@ -52,12 +51,6 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def issuer(state_dir: Path) -> Iterator[DevIssuer]:
     with DevIssuer() as running:
         yield running
-
-
-def opaque(issuer: DevIssuer, **options: Any) -> str:
-    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
-    tokens.MINTED.append(token)  # no log may contain it
-    return token
 
 
 def introspect(issuer: DevIssuer, token: str, method: str = "basic",

@@ -15,21 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-from support import tokens
 from support.app_factory import auth_server_mode, whoami_app
+from support.introspection_worker import IntrospectionWorker, eventually, listening_workers
 from support.jwks_server import JwksServer
+from support.opaque_tokens import opaque
 from support.redis_cluster import RedisCluster
 from support.tokens import claims, signing_key
 
 from mcpauth_fast import MCPAuth
-from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import STATE_DIR_ENV
 from mcpauth_fast.exceptions import MCPAuthConfigException, MCPAuthTokenVerificationException
-from mcpauth_fast.introspection import IntrospectionVerifier
 
 SECRET = b"a shared secret of the tests, 32+ bytes long"
-AUDIENCE = "http://127.0.0.1:9/mcp"
 CHANNEL = b"mcpauth-fast:revoked"
 
 
@@ -40,12 +38,6 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssue
         yield running
 
 
-def opaque(issuer: DevIssuer, **options: Any) -> str:
-    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
-    tokens.MINTED.append(token)  # no log may contain it
-    return token
-
-
 def shared(url: str, **options: Any) -> dict[str, Any]:
     # A second per command, not 50 ms: on a loaded machine a command (or the client's first
     # look at the cluster's slots) can wait that long for the CPU, and a worker that gives up
@@ -54,52 +46,12 @@ def shared(url: str, **options: Any) -> dict[str, Any]:
             "retry_max": 0.2, **options}
 
 
-class Worker:
-    """One MCPAuth in introspection mode (a worker) with its app and client, here."""
-
-    def __init__(self, issuer: DevIssuer, url: str) -> None:
-        self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
-                                                             type=AuthServerType.OIDC),
-                            shared_cache=shared(url))
-        client_id, secret = issuer.client_credentials
-        middleware = self.auth.bearer_auth_middleware(
-            "introspection", audience=AUDIENCE,
-            introspection={"client_id": client_id, "client_secret": secret})
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=whoami_app(self.auth, middleware)),
-            base_url="http://test")
-
-    @property
-    def verifier(self) -> IntrospectionVerifier:
-        (verifier,) = self.auth._introspectors.values()
-        return verifier
-
-    @property
-    def calls(self) -> int:
-        return self.verifier.call_count
-
-    async def status(self, token: str) -> int:
-        response = await self.http.get("/whoami", headers={"authorization": f"Bearer {token}"})
-        return response.status_code
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.auth.aclose()
-
-
-async def workers(issuer: DevIssuer, cluster: RedisCluster, count: int = 2) -> list[Worker]:
+async def workers(issuer: DevIssuer, cluster: RedisCluster, count: int = 2
+                  ) -> list[IntrospectionWorker]:
     # Each worker is given another node of the cluster: any one lets it find the others.
-    made = [Worker(issuer, cluster.nodes[i % len(cluster.nodes)].url) for i in range(count)]
-    for worker in made:
-        assert await worker.auth._tier.listening()
-    return made
-
-
-async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "never happened"
-        await asyncio.sleep(0.01)
+    nodes = cluster.nodes
+    return await listening_workers(issuer, [shared(nodes[i % len(nodes)].url)
+                                            for i in range(count)])
 
 
 def subscribers(cluster: RedisCluster) -> dict[int, int]:
@@ -251,7 +203,7 @@ async def test_a_worker_started_later_loads_revocations_from_every_master(
         assert sum(1 for keys in stored.values() if keys) >= 2  # on several masters
         # Before its listener has loaded them, a worker asks Redis for the revocations of
         # each token it verifies: by token, jti and subject, keys on different masters.
-        starting = Worker(issuer, empty_redis_cluster.nodes[1].url)
+        starting = IntrospectionWorker(issuer, shared(empty_redis_cluster.nodes[1].url))
         try:
             with pytest.raises(MCPAuthTokenVerificationException):
                 await starting.auth._tier.check(info)

@@ -6,11 +6,8 @@ revocation made on one refuses it on every one, and Redis down changes no decisi
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,21 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from support import tokens
-from support.app_factory import whoami_app
-from support.redis_server import RedisServer, free_port
+from support.introspection_worker import IntrospectionWorker, eventually, listening_workers
+from support.opaque_tokens import AUDIENCE, opaque
+from support.redis_server import RedisServer
+from support.uvicorn_worker import UvicornWorker, uvicorn_workers
 
-from mcpauth_fast import MCPAuth
-from mcpauth_fast.config import AuthServerDiscoveryConfig, AuthServerType
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import STATE_DIR_ENV
-from mcpauth_fast.introspection import IntrospectionVerifier
 
-TESTS = Path(__file__).resolve().parent
 SECRET = b"a shared secret of the tests, 32+ bytes long"
-AUDIENCE = "http://127.0.0.1:9/mcp"
 
 
 @pytest.fixture
@@ -42,63 +34,15 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevIssue
         yield running
 
 
-def opaque(issuer: DevIssuer, **options: Any) -> str:
-    token = issuer.mint_opaque(**{"aud": AUDIENCE, **options})
-    tokens.MINTED.append(token)  # no log may contain it
-    return token
-
-
-class Worker:
-    """One MCPAuth (a worker) with its app and client, in this process."""
-
-    def __init__(self, issuer: DevIssuer, redis: RedisServer | None, **introspection: Any
-                 ) -> None:
-        # A second per command: a loaded machine must not pass for a slow Redis here.
-        options = None if redis is None else {
-            "url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.2}
-        self.auth = MCPAuth(server=AuthServerDiscoveryConfig(issuer=issuer.issuer,
-                                                             type=AuthServerType.OIDC),
-                            shared_cache=options)
-        client_id, secret = issuer.client_credentials
-        middleware = self.auth.bearer_auth_middleware(
-            "introspection", audience=AUDIENCE,
-            introspection={"client_id": client_id, "client_secret": secret, **introspection})
-        app = whoami_app(self.auth, middleware)
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                      base_url="http://test")
-
-    @property
-    def verifier(self) -> IntrospectionVerifier:
-        (verifier,) = self.auth._introspectors.values()
-        return verifier
-
-    @property
-    def calls(self) -> int:
-        return self.verifier.call_count
-
-    async def status(self, token: str) -> int:
-        response = await self.http.get("/whoami", headers={"authorization": f"Bearer {token}"})
-        return response.status_code
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.auth.aclose()
+def shared(redis: RedisServer | None) -> dict[str, Any] | None:
+    # A second per command: a loaded machine must not pass for a slow Redis here.
+    return None if redis is None else {
+        "url": redis.url, "key": SECRET, "timeout": 1.0, "retry_min": 0.05, "retry_max": 0.2}
 
 
 async def workers(issuer: DevIssuer, redis: RedisServer | None, count: int = 2
-                  ) -> list[Worker]:
-    made = [Worker(issuer, redis) for _ in range(count)]
-    if redis is not None:
-        for worker in made:
-            assert await worker.auth._tier.listening()
-    return made
-
-
-async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "never happened"
-        await asyncio.sleep(0.01)
+                  ) -> list[IntrospectionWorker]:
+    return await listening_workers(issuer, [shared(redis)] * count)
 
 
 async def test_a_token_introspected_by_one_worker_is_served_to_another_without_a_call(
@@ -126,7 +70,8 @@ async def test_an_answer_passed_on_lives_no_longer_than_where_it_came_from(
         issuer: DevIssuer, redis_server: RedisServer) -> None:
     # max_cache_seconds is the revocation delay accepted: a worker that reads an answer from
     # Redis keeps it until the asking worker's entry ends, not for a time of its own.
-    one, two = (Worker(issuer, redis_server, max_cache_seconds=1.0) for _ in range(2))
+    one, two = (IntrospectionWorker(issuer, shared(redis_server), max_cache_seconds=1.0)
+                for _ in range(2))
     try:
         token = opaque(issuer, sub="ann")
         assert await one.status(token) == 200
@@ -250,66 +195,19 @@ async def test_redis_down_serves_from_local_and_provider(
 # -- two uvicorn workers (processes) behind one Redis -----------------------------------------
 
 
-class Process:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "support.shared_introspection_app:app",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                 "--no-access-log"],
-                cwd=TESTS, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-
-    def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self.http.get("/stats").json()
-        return stats
-
-    def wait_listening(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self.stats()["redis"]["listening"]:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the worker did not start listening"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 @pytest.fixture
 def processes(issuer: DevIssuer, redis_server: RedisServer, tmp_path: Path
-              ) -> Iterator[list[Process]]:
+              ) -> Iterator[list[UvicornWorker]]:
     client_id, secret = issuer.client_credentials
-    pythonpath = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "ISSUER_URL": issuer.issuer, "CLIENT_ID": client_id,
-           "CLIENT_SECRET": secret, "AUDIENCE": AUDIENCE, "REDIS_URL": redis_server.url,
-           "SHARED_KEY": secrets.token_hex(32), "PYTHONPATH": pythonpath}
-    started = [Process(env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
-    try:
-        for process in started:
-            process.wait_listening()
+    settings = {"ISSUER_URL": issuer.issuer, "CLIENT_ID": client_id, "CLIENT_SECRET": secret,
+                "AUDIENCE": AUDIENCE, "REDIS_URL": redis_server.url,
+                "SHARED_KEY": secrets.token_hex(32)}
+    with uvicorn_workers("support.shared_introspection_app:app", settings, tmp_path) as started:
         yield started
-    finally:
-        for process in started:
-            process.stop()
-    text = "\n".join(p.log.read_text(errors="replace") for p in started)
-    assert "Traceback" not in text, text[-6000:]
 
 
 def test_two_workers_make_one_introspection_call_per_token(
-        issuer: DevIssuer, processes: list[Process]) -> None:
+        issuer: DevIssuer, processes: list[UvicornWorker]) -> None:
     values = [opaque(issuer, sub=f"user-{n}") for n in range(1000)]
     requests = [(n % 2, value) for value in values for n in range(20)]
     random.Random(16).shuffle(requests)

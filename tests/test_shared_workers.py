@@ -6,11 +6,8 @@ reconnect by themselves.
 
 from __future__ import annotations
 
-import os
 import secrets
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,79 +15,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.app_factory import publish_keys
 from support.jwks_server import JwksServer
-from support.redis_server import RedisServer, free_port
+from support.redis_server import RedisServer
 from support.tokens import ISSUER, claims, signing_key
-
-TESTS = Path(__file__).resolve().parent
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "support.shared_app:app", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                 "--no-access-log"],
-                cwd=TESTS, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.http = httpx.Client(base_url=self.url, timeout=10)
-
-    def wait_listening(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                redis = self.http.get("/stats").json()["redis"]
-                if redis["listening"]:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the worker did not start listening"
-            time.sleep(0.05)
-
-    def status(self, token: str) -> int:
-        return self.http.get("/whoami", headers={"authorization": f"Bearer {token}"}).status_code
-
-    def stop(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+from support.uvicorn_worker import UvicornWorker, uvicorn_workers
 
 
 @pytest.fixture
 def workers(jwks_server: JwksServer, redis_server: RedisServer, tmp_path: Path
-            ) -> Iterator[list[Worker]]:
+            ) -> Iterator[list[UvicornWorker]]:
     publish_keys(jwks_server)
-    pythonpath = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "JWKS_URL": jwks_server.url, "REDIS_URL": redis_server.url,
-           "SHARED_KEY": secrets.token_hex(32), "PYTHONPATH": pythonpath}
-    started = [Worker(env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
-    try:
-        for worker in started:
-            worker.wait_listening()
+    settings = {"JWKS_URL": jwks_server.url, "REDIS_URL": redis_server.url,
+                "SHARED_KEY": secrets.token_hex(32)}
+    with uvicorn_workers("support.shared_app:app", settings, tmp_path) as started:
         yield started
-    finally:
-        for worker in started:
-            worker.stop()
-    text = "\n".join(w.log.read_text(errors="replace") for w in started)
-    assert "Traceback" not in text, text
 
 
 def token(**overrides: Any) -> str:
     return signing_key("ES256").mint(claims(time.time(), **overrides))
 
 
-def wait_refused(worker: Worker, value: str, timeout: float = 5.0) -> float:
+def wait_refused(worker: UvicornWorker, value: str, timeout: float = 5.0) -> float:
     start = time.monotonic()
     while worker.status(value) != 401:
         assert time.monotonic() - start < timeout, "the revocation did not arrive"
@@ -98,7 +45,7 @@ def wait_refused(worker: Worker, value: str, timeout: float = 5.0) -> float:
     return time.monotonic() - start
 
 
-def test_two_workers_share_results_and_revocations(workers: list[Worker]) -> None:
+def test_two_workers_share_results_and_revocations(workers: list[UvicornWorker]) -> None:
     one, two = workers
     value = token(jti="w-1")
     assert one.status(value) == 200
@@ -119,7 +66,7 @@ def test_two_workers_share_results_and_revocations(workers: list[Worker]) -> Non
         assert worker.log.read_text().count(value) == 0
 
 
-def test_redis_killed_under_load_and_restarted(workers: list[Worker],
+def test_redis_killed_under_load_and_restarted(workers: list[UvicornWorker],
                                                redis_server: RedisServer) -> None:
     one, two = workers
     good = [token(jti=f"k-{n}", sub=f"user-{n}") for n in range(10)]
@@ -130,7 +77,7 @@ def test_redis_killed_under_load_and_restarted(workers: list[Worker],
     outcomes: Counter[str] = Counter()
     stop = threading.Event()
 
-    def load(worker: Worker, seed: int) -> None:
+    def load(worker: UvicornWorker, seed: int) -> None:
         n = seed
         while not stop.is_set():
             n += 1
