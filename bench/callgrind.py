@@ -3,9 +3,11 @@ read a dump's instruction total (bench/e2e_instructions.py, bench/operations_ins
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,23 @@ def counted_session(workdir: Path, slug: str, script: Path, child_args: list[str
             proc.wait()
         stderr.close()
     return totals
+
+
+async def serve_batches(one: Callable[[], Awaitable[Any]], warmup: int) -> None:
+    """The counted child's side of ``counted_session``: ``warmup`` more requests, then, for
+    each line of stdin, that many requests (``done <failures>``), until ``quit``."""
+    for _ in range(warmup):
+        if (await one()).status != 200:
+            raise RuntimeError("warm-up: a status other than 200")
+    gc.collect()
+    gc.freeze()
+    print("ready", flush=True)
+    for line in sys.stdin:  # blocks the loop between batches: no timer runs meanwhile
+        command = line.strip()
+        if command == "quit":
+            return
+        bad = 0
+        for _ in range(int(command)):
+            if (await one()).status != 200:
+                bad += 1
+        print(f"done {bad}", flush=True)

@@ -288,21 +288,7 @@ async def drive(app: str, auth: str, tool: str, setup: dict[str, Any], warmup: i
                                    and b'"isError"' in answer):
             raise RuntimeError(f"warm-up: status {first.status}: {answer[:300]!r}")
         print(f"first answer: {first.status} {answer[:200]!r}", file=sys.stderr, flush=True)
-        for _ in range(warmup - 1):
-            if (await one()).status != 200:
-                raise RuntimeError("warm-up: a status other than 200")
-        gc.collect()
-        gc.freeze()
-        print("ready", flush=True)
-        for line in sys.stdin:  # blocks the loop between batches: no timer runs meanwhile
-            command = line.strip()
-            if command == "quit":
-                return
-            bad = 0
-            for _ in range(int(command)):
-                if (await one()).status != 200:
-                    bad += 1
-            print(f"done {bad}", flush=True)
+        await callgrind.serve_batches(one, warmup - 1)
 
     if context is None:
         await run()

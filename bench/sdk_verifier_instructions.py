@@ -156,21 +156,7 @@ async def drive(config: str, setup: dict[str, Any], warmup: int) -> None:
         if first.status != 200 or b"renamed /data/reports/q3.csv for " + who not in answer:
             raise RuntimeError(f"warm-up: status {first.status}: {answer[:300]!r}")
         print(f"first answer: {first.status} {answer[:200]!r}", file=sys.stderr, flush=True)
-        for _ in range(warmup - 1):
-            if (await one()).status != 200:
-                raise RuntimeError("warm-up: a status other than 200")
-        gc.collect()
-        gc.freeze()
-        print("ready", flush=True)
-        for line in sys.stdin:  # blocks the loop between batches: no timer runs meanwhile
-            command = line.strip()
-            if command == "quit":
-                return
-            bad = 0
-            for _ in range(int(command)):
-                if (await one()).status != 200:
-                    bad += 1
-            print(f"done {bad}", flush=True)
+        await callgrind.serve_batches(one, warmup - 1)
 
     async with context:
         await run()
