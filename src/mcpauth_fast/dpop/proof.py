@@ -1,0 +1,227 @@
+"""Verification of one DPoP proof (RFC 9449 section 4.3).
+
+The proof is decoded by the package's strict compact-JWS decoder and its signature checked
+by :mod:`mcpauth_fast.keys` (``cryptography``); this module adds the DPoP rules. Every
+refusal raises :class:`DPoPProofError`, whose message is a short, fixed reason that never
+quotes the proof, the token or a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from .._accel import decode_jws
+from ..exceptions import MCPAuthTokenVerificationException
+from ..keys import DEFAULT_ALGORITHMS, UnsupportedKeyError, key_from_jwk
+from ..urls import DEFAULT_PORTS, split_authority
+from .replay import ReplayCache, ReplayGuard
+
+__all__ = [
+    "DEFAULT_DPOP_ALGORITHMS",
+    "DEFAULT_IAT_WINDOW",
+    "DPoPProofError",
+    "DPoPProofVerifier",
+    "jwk_thumbprint",
+]
+
+#: The proof algorithms accepted when the caller names none.
+DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "EdDSA")
+#: Seconds a proof's ``iat`` may lie in the past or the future.
+DEFAULT_IAT_WINDOW = 300.0
+#: The longest ``jti`` accepted: the replay cache holds each one.
+MAX_JTI_LENGTH = 256
+#: The longest proof accepted (an RSA-4096 key in the header is about 1 kB of it).
+MAX_PROOF_BYTES = 8192
+
+_TYP = "dpop+jwt"
+# RFC 7517/7518 private members: a proof's jwk that carries one leaks its key, and an "oct"
+# jwk is a shared secret, which can prove nothing about who holds it.
+_PRIVATE_MEMBERS = frozenset(("d", "p", "q", "dp", "dq", "qi", "oth", "k"))
+# RFC 7638 section 3.2: the members of each key type that a thumbprint hashes.
+_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
+                       "OKP": ("crv", "kty", "x")}
+_AUTHORITY_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)")
+
+
+class DPoPProofError(Exception):
+    """A DPoP proof that is refused; ``reason`` (also the message) says why.
+
+    The HTTP answer is 401 with ``error="invalid_dpop_proof"`` (RFC 9449 section 7.1).
+    """
+
+    error = "invalid_dpop_proof"
+    status_code = 401
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public RSA, EC or OKP JWK, base64url unpadded.
+
+    :raises ValueError: another key type, or a required member missing or not a string.
+    """
+    kty = jwk.get("kty")
+    members = _THUMBPRINT_MEMBERS.get(kty) if type(kty) is str else None
+    if members is None:
+        raise ValueError("unsupported key type")
+    required = {name: jwk.get(name) for name in members}
+    if not all(type(value) is str for value in required.values()):
+        raise ValueError("a required member is missing or not a string")
+    # orjson writes no whitespace, and the members are already in lexicographic order.
+    digest = hashlib.sha256(orjson.dumps(required)).digest()
+    return _b64url(digest)
+
+
+class DPoPProofVerifier:
+    """Checks DPoP proofs as RFC 9449 section 4.3 requires; configured once, reused.
+
+    :param algorithms: the accepted proof algorithms, asymmetric only (no ``none``, no HS*).
+    :param iat_window: seconds the proof's ``iat`` may be before or after ``now``.
+    :param replay: the memory of used ``jti`` values; a new :class:`ReplayCache` if None.
+    """
+
+    __slots__ = ("algorithms", "iat_window", "replay")
+
+    def __init__(
+        self,
+        *,
+        algorithms: Iterable[str] = DEFAULT_DPOP_ALGORITHMS,
+        iat_window: float = DEFAULT_IAT_WINDOW,
+        replay: ReplayGuard | None = None,
+    ) -> None:
+        allowed = frozenset(algorithms)
+        if not allowed:
+            raise ValueError("algorithms must name at least one algorithm")
+        unsupported = allowed - frozenset(DEFAULT_ALGORITHMS)
+        if unsupported:
+            raise ValueError(f"not asymmetric JWS algorithms: {sorted(unsupported)}")
+        if not (math.isfinite(iat_window) and iat_window > 0):
+            raise ValueError("iat_window must be a positive number of seconds")
+        self.algorithms = allowed
+        self.iat_window = float(iat_window)
+        self.replay: ReplayGuard = replay if replay is not None else ReplayCache()
+
+    def verify(
+        self,
+        values: Sequence[str | bytes],
+        *,
+        method: str,
+        uri: str,
+        access_token: str,
+        jkt: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Check the request's DPoP proof and return the thumbprint of its key.
+
+        :param values: every ``DPoP`` header value of the request (exactly one is allowed).
+        :param method: the request's HTTP method (``htm``).
+        :param uri: the request's public URI (``htu``); its query and fragment are ignored.
+        :param access_token: the access token sent with the proof (``ath``).
+        :param jkt: the token's ``cnf.jkt``; the proof's key must have this thumbprint.
+        :param now: the current time (seconds since the epoch); ``time.time()`` if None.
+        :raises DPoPProofError: the proof is missing, malformed, or fails a check.
+        """
+        if now is None:
+            now = time.time()
+        header, claims, signing_input, signature = _decode(values)
+
+        if header.get("typ") != _TYP:
+            raise DPoPProofError("typ is not dpop+jwt")
+        alg = header.get("alg")
+        if type(alg) is not str or alg not in self.algorithms:
+            raise DPoPProofError("alg is not allowed")
+        if "crit" in header:
+            raise DPoPProofError("crit is not supported")
+        jwk = header.get("jwk")
+        if type(jwk) is not dict:
+            raise DPoPProofError("jwk is missing")
+        if jwk.get("kty") == "oct" or not _PRIVATE_MEMBERS.isdisjoint(jwk):
+            raise DPoPProofError("jwk is not a public key")
+        try:
+            key = key_from_jwk(jwk)
+            thumbprint = jwk_thumbprint(jwk)
+        except (UnsupportedKeyError, ValueError):
+            raise DPoPProofError("jwk is not usable") from None
+        if alg not in key.algorithms:
+            raise DPoPProofError("alg does not match the jwk")
+        try:
+            key.verify(alg, signing_input, signature)
+        except MCPAuthTokenVerificationException:
+            raise DPoPProofError("signature is invalid") from None
+
+        jti = claims.get("jti")
+        if type(jti) is not str or not jti:
+            raise DPoPProofError("jti is missing or not a string")
+        if len(jti) > MAX_JTI_LENGTH:
+            raise DPoPProofError("jti is too long")
+        if claims.get("htm") != method:
+            raise DPoPProofError("htm does not match the request method")
+        htu = claims.get("htu")
+        expected_uri = _normalised_uri(uri)
+        if type(htu) is not str or expected_uri is None or _normalised_uri(htu) != expected_uri:
+            raise DPoPProofError("htu does not match the request URI")
+        iat = claims.get("iat")
+        if isinstance(iat, bool) or not isinstance(iat, (int, float)) or not math.isfinite(iat):
+            raise DPoPProofError("iat is missing or not a number")
+        if iat < now - self.iat_window:
+            raise DPoPProofError("iat is too old")
+        if iat > now + self.iat_window:
+            raise DPoPProofError("iat is in the future")
+        ath = claims.get("ath")
+        if ath is None:
+            raise DPoPProofError("ath is missing")
+        if ath != _b64url(hashlib.sha256(access_token.encode()).digest()):
+            raise DPoPProofError("ath does not match the access token")
+        if jkt is not None and thumbprint != jkt:
+            raise DPoPProofError("jwk thumbprint does not match cnf.jkt")
+
+        # Last, so that only proofs that passed every other check take room in the cache.
+        if self.replay.seen(jti, iat + self.iat_window, now):
+            raise DPoPProofError("jti was already used")
+        return thumbprint
+
+
+def _decode(values: Sequence[str | bytes]) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    if not values:
+        raise DPoPProofError("DPoP proof is missing")
+    if len(values) > 1:
+        raise DPoPProofError("more than one DPoP proof")
+    value = values[0]
+    try:
+        proof = value.decode("ascii") if isinstance(value, bytes) else value
+        return decode_jws(proof, MAX_PROOF_BYTES)
+    except (MCPAuthTokenVerificationException, ValueError, TypeError):
+        raise DPoPProofError("DPoP proof is not a compact JWS") from None
+
+
+def _normalised_uri(uri: str) -> tuple[str, str, int | None, str] | None:
+    """``(scheme, host, port, path)`` of an absolute URI: scheme and host case-folded, the
+    scheme's default port filled in, an empty path as ``/`` (RFC 3986 section 6.2.3), the
+    query and fragment dropped; None when it has no ``scheme://host`` or has userinfo."""
+    match = _AUTHORITY_URI.match(uri)
+    if match is None or "@" in match.group(2):
+        return None
+    parts = split_authority(match.group(2))
+    if parts is None:
+        return None
+    scheme = match.group(1).lower()
+    host, port = parts
+    rest = uri[match.end():]
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    if port is None:
+        port = DEFAULT_PORTS.get(scheme)
+    return scheme, host, port, rest[:end] or "/"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
