@@ -22,6 +22,7 @@ from .config import (
     validate_resource_configs,
 )
 from .decisions import Decisions
+from .dpop.resource import DPoPOptions, DPoPResource
 from .exceptions import (
     AuthServerExceptionCode,
     MCPAuthAuthServerException,
@@ -425,6 +426,7 @@ class MCPAuth:
         mcp_server: Any = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         allowed_origins: Sequence[str] = (),
+        dpop: bool | Mapping[str, Any] | None = None,
     ) -> type[BearerAuthMiddleware]:
         """A pure ASGI middleware class that requires a valid bearer token.
 
@@ -461,12 +463,20 @@ class MCPAuth:
         :param allowed_origins: browser origins allowed besides the request's own and the
             resource's (``"https://app.example.com"``, ``"null"``); any other ``Origin``
             gets 403 before any token work (DNS rebinding).
+        :param dpop: accept DPoP-bound tokens (RFC 9449): ``True``, or options
+            ``required`` (refuse Bearer tokens), ``algorithms`` (proofs; default ES256 and
+            EdDSA), ``iat_window`` (300 s), ``nonce`` (require server nonces),
+            ``nonce_secret``, ``nonce_lifetime`` (300 s), ``public_url`` (default the
+            resource: what proofs' ``htu`` names behind a proxy), ``max_replay_entries``.
+            A DPoP-bound token sent as a Bearer token is then refused.
         :raises MCPAuthAuthServerException: unknown resource, missing ``jwks_uri`` or
             ``introspection_endpoint``.
         :raises MCPAuthConfigException: unknown options, an invalid scope, an allowed origin
             that is not one.
         """
         origins = OriginPolicy(allowed_origins, resource)
+        dpop_resource = (DPoPResource(DPoPOptions.from_option(dpop), resource, self._tier)
+                         if dpop is not None and dpop is not False else None)
         verification = self._verification(
             mode_or_verify, audience, leeway, resource, algorithms, jwt_verify, remote_jwks,
             introspection, cache_size)
@@ -482,7 +492,10 @@ class MCPAuth:
             issuers=verification.issuers,
             audiences=audiences,
             required_scopes=scopes,
-            challenge=Challenge(challenged(scopes), metadata_url, show_error_details),
+            challenge=Challenge(
+                challenged(scopes), metadata_url, show_error_details,
+                dpop_algs=dpop_resource.algorithms if dpop_resource is not None else None,
+                dpop_required=dpop_resource is not None and dpop_resource.required),
             context_var=self._context_var,
             max_token_bytes=verification.max_token_bytes,
             hierarchy=self.scope_hierarchy,
@@ -496,6 +509,7 @@ class MCPAuth:
                 self._tier.link is not None) else None,
             on_shutdown=self.aclose,
             origins=origins,
+            dpop=dpop_resource,
         )
         return type("BearerAuthMiddleware", (BearerAuthMiddleware,), {"config": config})
 

@@ -15,6 +15,8 @@ import orjson
 
 from .exceptions import (
     BearerAuthExceptionCode,
+    DPoPNonceError,
+    DPoPProofError,
     MCPAuthAuthServerException,
     MCPAuthBearerAuthException,
     MCPAuthConfigException,
@@ -74,12 +76,23 @@ def malformed_bearer(error: MCPAuthException, authorization: bytes | None) -> bo
     return value[:6].lower() == b"bearer" and (len(value) == 6 or value[6] not in _TCHAR)
 
 
+def uses_dpop(authorization: bytes | None) -> bool:
+    """Whether the Authorization header value is of the ``DPoP`` scheme (RFC 9449)."""
+    if authorization is None:
+        return False
+    value = authorization.lstrip(b" \t")
+    return value[:4].lower() == b"dpop" and (len(value) == 4 or value[4] not in _TCHAR)
+
+
 class Challenge:
     """Builds the responses of one middleware; its fixed parts are computed once.
 
     :param required_scopes: the scopes the protected resource needs (sent in ``scope``).
     :param resource_metadata_url: the RFC 9728 metadata URL of the resource, if any.
     :param show_error_details: put ``cause`` in the JSON body.
+    :param dpop_algs: the accepted DPoP proof algorithms, space-separated, when the resource
+        accepts DPoP (RFC 9449 section 7.1): a ``DPoP`` challenge joins the ``Bearer`` one.
+    :param dpop_required: only DPoP is accepted: the ``DPoP`` challenge alone.
     """
 
     def __init__(
@@ -87,6 +100,8 @@ class Challenge:
         required_scopes: Sequence[str] = (),
         resource_metadata_url: str | None = None,
         show_error_details: bool = False,
+        dpop_algs: str | None = None,
+        dpop_required: bool = False,
     ) -> None:
         tail = []
         if required_scopes:
@@ -96,21 +111,47 @@ class Challenge:
         self._tail = tail
         self._resource_metadata_url = resource_metadata_url
         self.show_error_details = show_error_details
+        self._dpop_algs = dpop_algs
+        self._dpop_required = dpop_algs is not None and dpop_required
         self.no_credentials = self.header(None, None)
 
     def with_scopes(self, required_scopes: Sequence[str]) -> Challenge:
         """The same challenge naming ``required_scopes`` (an operation's, say)."""
-        return Challenge(required_scopes, self._resource_metadata_url, self.show_error_details)
+        return Challenge(required_scopes, self._resource_metadata_url, self.show_error_details,
+                         self._dpop_algs, self._dpop_required)
 
-    def header(self, error: str | None, message: str | None) -> bytes:
-        """The ``WWW-Authenticate`` value for an RFC 6750 ``error`` (None: no credentials)."""
+    def header(self, error: str | None, message: str | None, scheme: str = "Bearer") -> bytes:
+        """The ``WWW-Authenticate`` value for an RFC 6750 ``error`` (None: no credentials).
+
+        :param scheme: ``"Bearer"``, or ``"DPoP"`` (which adds ``algs``).
+        """
         params = []
         if error is not None:
             params.append(f"error={quoted(error)}")
             if message:
                 params.append(f"error_description={quoted(description(message))}")
+        if scheme == "DPoP":
+            params.append(f"algs={quoted(self._dpop_algs or '')}")
         params.extend(self._tail)
-        return ("Bearer " + ", ".join(params) if params else "Bearer").encode("latin-1")
+        return (f"{scheme} " + ", ".join(params) if params else scheme).encode("latin-1")
+
+    def _challenges(self, error: MCPAuthException, oauth_error: str | None,
+                    authorization: bytes | None) -> Headers:
+        # RFC 9449 section 7.1: the error goes with the scheme the request used (a proof's
+        # always with DPoP); the other accepted scheme is offered without one.
+        if self._dpop_algs is None:
+            return [(b"www-authenticate", self.header(oauth_error, error.message))]
+        to_dpop = (self._dpop_required or isinstance(error, DPoPProofError)
+                   or uses_dpop(authorization))
+        dpop_error = oauth_error if to_dpop else None
+        headers: Headers = []
+        if not self._dpop_required:
+            bearer_error = None if to_dpop else oauth_error
+            headers.append((b"www-authenticate", self.header(bearer_error, error.message)))
+        headers.append((b"www-authenticate", self.header(dpop_error, error.message, "DPoP")))
+        if isinstance(error, DPoPNonceError) and error.nonce:
+            headers.append((b"dpop-nonce", error.nonce.encode("ascii")))
+        return headers
 
     def response(
         self, error: MCPAuthException, authorization: bytes | None = None
@@ -137,8 +178,9 @@ class Challenge:
         oauth_error = error.oauth_error
         if oauth_error is None and malformed_bearer(error, authorization):
             oauth_error = "invalid_request"
-        challenge = (
-            self.no_credentials if oauth_error is None else self.header(oauth_error, error.message)
-        )
-        headers = [_JSON, _NO_STORE, (b"www-authenticate", challenge)]
+        if oauth_error is None and self._dpop_algs is None:
+            challenges = [(b"www-authenticate", self.no_credentials)]
+        else:
+            challenges = self._challenges(error, oauth_error, authorization)
+        headers = [_JSON, _NO_STORE, *challenges]
         return status, headers, orjson.dumps(error.to_json(self.show_error_details))

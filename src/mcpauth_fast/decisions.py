@@ -15,6 +15,9 @@ from collections.abc import Callable
 from .challenge import malformed_bearer
 from .exceptions import (
     BearerAuthExceptionCode,
+    DPoPBindingError,
+    DPoPNonceError,
+    DPoPProofError,
     MCPAuthBearerAuthException,
     MCPAuthException,
     MCPAuthKeysUnavailableException,
@@ -30,6 +33,7 @@ REASONS = (
     "missing", "malformed", "expired", "not_yet_valid", "bad_signature", "unknown_key",
     "wrong_issuer", "wrong_audience", "insufficient_scope", "revoked", "inactive",
     "unavailable", "invalid_origin", "invalid_request", "verifier_error",
+    "invalid_dpop_proof", "use_dpop_nonce", "dpop_binding",
 )
 
 _BEARER: dict[str, str] = {
@@ -66,6 +70,10 @@ def reason_of(error: MCPAuthException, authorization: bytes | None = None) -> st
     tells a malformed ``Bearer`` credential from another scheme (no bearer credentials)."""
     if isinstance(error, MCPAuthKeysUnavailableException):
         return "unavailable"
+    if isinstance(error, DPoPProofError):
+        return "use_dpop_nonce" if isinstance(error, DPoPNonceError) else "invalid_dpop_proof"
+    if isinstance(error, DPoPBindingError):
+        return "dpop_binding"
     if isinstance(error, MCPAuthBearerAuthException):
         if (error.code == BearerAuthExceptionCode.INVALID_AUTH_HEADER_FORMAT
                 and not malformed_bearer(error, authorization)):

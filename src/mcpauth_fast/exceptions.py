@@ -286,6 +286,44 @@ class MCPAuthRequestException(MCPAuthException):
         self.status_code = status_code
 
 
+class DPoPProofError(MCPAuthException):
+    """A DPoP proof that is refused (RFC 9449 section 4.3); ``reason`` (also the message) is a
+    short, fixed text that never quotes the proof, the token or a key.
+
+    Answered 401 with ``WWW-Authenticate: DPoP error="invalid_dpop_proof"`` (section 7.1).
+    """
+
+    status_code = 401
+    oauth_error = "invalid_dpop_proof"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.oauth_error, reason)
+        self.reason = reason
+
+
+class DPoPNonceError(DPoPProofError):
+    """The proof lacks the server's current nonce (RFC 9449 section 9): 401 with
+    ``error="use_dpop_nonce"`` and the nonce to use in a ``DPoP-Nonce`` header."""
+
+    oauth_error = "use_dpop_nonce"
+
+    def __init__(self, reason: str, nonce: str = "") -> None:
+        super().__init__(reason)
+        self.nonce = nonce
+
+
+class DPoPBindingError(MCPAuthException):
+    """A token used with the wrong key or scheme: a DPoP-bound token sent as a Bearer token
+    (RFC 9449 section 7.2), a token without ``cnf.jkt`` sent with a proof, a proof by another
+    key, or a Bearer token where DPoP is required. 401 ``invalid_token``."""
+
+    status_code = 401
+    oauth_error = "invalid_token"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_token", message)
+
+
 def invalid_request(message: str) -> MCPAuthBearerAuthException:
     """A 400 ``invalid_request`` (RFC 6750 section 3.1) that says what is wrong: ``message``."""
     error = MCPAuthBearerAuthException(BearerAuthExceptionCode.INVALID_REQUEST)

@@ -14,14 +14,21 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 import orjson
 
 from .._accel import decode_jws
-from ..exceptions import MCPAuthTokenVerificationException
+from ..exceptions import (
+    DPoPBindingError,
+    DPoPNonceError,
+    DPoPProofError,
+    MCPAuthTokenVerificationException,
+)
 from ..keys import DEFAULT_ALGORITHMS, UnsupportedKeyError, key_from_jwk
 from ..urls import DEFAULT_PORTS, split_authority
+from .nonce import DPoPNonces
 from .replay import ReplayCache, ReplayGuard
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "DEFAULT_IAT_WINDOW",
     "DPoPProofError",
     "DPoPProofVerifier",
+    "VerifiedProof",
     "jwk_thumbprint",
 ]
 
@@ -51,18 +59,17 @@ _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
 _AUTHORITY_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)")
 
 
-class DPoPProofError(Exception):
-    """A DPoP proof that is refused; ``reason`` (also the message) says why.
+class VerifiedProof(NamedTuple):
+    """What a proof that passed every check tells."""
 
-    The HTTP answer is 401 with ``error="invalid_dpop_proof"`` (RFC 9449 section 7.1).
-    """
-
-    error = "invalid_dpop_proof"
-    status_code = 401
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    #: The RFC 7638 thumbprint of the proof's key.
+    jkt: str
+    #: The proof's ``jti``.
+    jti: str
+    #: When the proof stops being acceptable (its ``iat`` plus the window).
+    until: float
+    #: The proof's ``nonce`` claim, or None.
+    nonce: str | None
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -119,17 +126,21 @@ class DPoPProofVerifier:
         uri: str,
         access_token: str,
         jkt: str | None = None,
+        nonces: DPoPNonces | None = None,
         now: float | None = None,
-    ) -> str:
-        """Check the request's DPoP proof and return the thumbprint of its key.
+    ) -> VerifiedProof:
+        """Check the request's DPoP proof; return its key's thumbprint, ``jti`` and end.
 
         :param values: every ``DPoP`` header value of the request (exactly one is allowed).
         :param method: the request's HTTP method (``htm``).
         :param uri: the request's public URI (``htu``); its query and fragment are ignored.
         :param access_token: the access token sent with the proof (``ath``).
         :param jkt: the token's ``cnf.jkt``; the proof's key must have this thumbprint.
+        :param nonces: the server's nonces, when proofs must carry one (section 9).
         :param now: the current time (seconds since the epoch); ``time.time()`` if None.
-        :raises DPoPProofError: the proof is missing, malformed, or fails a check.
+        :raises DPoPProofError: the proof is missing, malformed, or fails a check
+            (``DPoPNonceError``: its nonce is missing or stale).
+        :raises DPoPBindingError: the proof's key is not the one ``jkt`` names.
         """
         if now is None:
             now = time.time()
@@ -183,12 +194,17 @@ class DPoPProofVerifier:
         if ath != _b64url(hashlib.sha256(access_token.encode()).digest()):
             raise DPoPProofError("ath does not match the access token")
         if jkt is not None and thumbprint != jkt:
-            raise DPoPProofError("jwk thumbprint does not match cnf.jkt")
+            raise DPoPBindingError("The DPoP proof is signed by another key than the one "
+                                   "the token is bound to.")
+        nonce = claims.get("nonce")
+        if nonces is not None and not nonces.accepts(nonce):
+            raise DPoPNonceError("nonce is missing or stale", nonces.current())
 
         # Last, so that only proofs that passed every other check take room in the cache.
-        if self.replay.seen(jti, iat + self.iat_window, now):
+        until = iat + self.iat_window
+        if self.replay.seen(jti, until, now):
             raise DPoPProofError("jti was already used")
-        return thumbprint
+        return VerifiedProof(thumbprint, jti, until, nonce if type(nonce) is str else None)
 
 
 def _decode(values: Sequence[str | bytes]) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
@@ -206,8 +222,9 @@ def _decode(values: Sequence[str | bytes]) -> tuple[dict[str, Any], dict[str, An
 
 def _normalised_uri(uri: str) -> tuple[str, str, int | None, str] | None:
     """``(scheme, host, port, path)`` of an absolute URI: scheme and host case-folded, the
-    scheme's default port filled in, an empty path as ``/`` (RFC 3986 section 6.2.3), the
-    query and fragment dropped; None when it has no ``scheme://host`` or has userinfo."""
+    scheme's default port filled in, the path percent-decoded (as ASGI's ``path`` is) and an
+    empty one as ``/`` (RFC 3986 section 6.2), the query and fragment dropped; None when it
+    has no ``scheme://host`` or has userinfo."""
     match = _AUTHORITY_URI.match(uri)
     if match is None or "@" in match.group(2):
         return None
@@ -220,7 +237,7 @@ def _normalised_uri(uri: str) -> tuple[str, str, int | None, str] | None:
     end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     if port is None:
         port = DEFAULT_PORTS.get(scheme)
-    return scheme, host, port, rest[:end] or "/"
+    return scheme, host, port, unquote(rest[:end]) or "/"
 
 
 def _b64url(data: bytes) -> str:

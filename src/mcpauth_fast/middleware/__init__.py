@@ -30,6 +30,7 @@ from .._accel import (
 )
 from ..challenge import Challenge
 from ..decisions import Decisions
+from ..dpop.resource import DPoPResource, dpop_token
 from ..exceptions import (
     BearerAuthExceptionCode,
     MCPAuthBearerAuthException,
@@ -80,6 +81,7 @@ class MiddlewareConfig:
     :param decisions: where requests let in and refusals are counted (``MCPAuth.metrics``).
     :param revoked: ``(token, info)`` raises ``invalid_token`` when a custom verifier's result
         is revoked (``MCPAuth.revoke``); the modes check revocations themselves.
+    :param dpop: the DPoP checks (RFC 9449), when the resource accepts DPoP-bound tokens.
     """
 
     verifier: TokenVerifier | CustomVerifier
@@ -98,6 +100,7 @@ class MiddlewareConfig:
     on_startup: Callable[[], Coroutine[Any, Any, None]] | None = None
     on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None
     origins: OriginPolicy | None = None
+    dpop: DPoPResource | None = None
 
 
 def _verification_failed(cause: str) -> MCPAuthTokenVerificationException:
@@ -186,6 +189,7 @@ class BearerAuthMiddleware:
         self._challenge = config.challenge
         self._sdk_context_var = sdk_auth_context_var()
         self._origins = config.origins if config.origins is not None else OriginPolicy()
+        self._dpop = config.dpop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -195,25 +199,22 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         flags = request_flags(scope["headers"])  # 0 unless an Origin header or a form body
+        nonce = None
         try:
             if flags & ORIGIN_HEADER:  # a browser's request: DNS rebinding, before any token
                 self._origins.check(scope)
             lookup = self._lookup
-            if lookup is not None:
+            if self._dpop is not None:
+                info, nonce = await self._authenticate_dpop(scope)
+            elif lookup is not None:
                 found = lookup(scope["headers"])  # the cached AuthInfo, policy checked
                 if type(found) is str:  # a miss: the token
-                    info = await self._verify_jwt(self._jwt, found)  # type: ignore[arg-type]
-                    self._check_policy(info)
+                    info = await self._verify_miss(found)
                 else:
                     info = found
             else:
-                token = bearer_token(scope["headers"], self._max_token_bytes)
-                jwt = self._jwt
-                if jwt is not None:
-                    hit = jwt.cached(token)
-                    info = hit if hit is not None else await self._verify_jwt(jwt, token)
-                else:
-                    info = await self._verify_custom(token)
+                info = await self._token_info(bearer_token(scope["headers"],
+                                                           self._max_token_bytes))
                 self._check_policy(info)
             if flags & FORM_BODY or scope.get("query_string"):  # a token sent twice?
                 receive = await check_one_method(scope, receive, bool(flags & FORM_BODY))
@@ -225,6 +226,8 @@ class BearerAuthMiddleware:
             if replayed is None:
                 return
             receive = replayed
+        if nonce is not None:  # the proof's nonce is about to expire: hand out the next one
+            send = _with_header(send, b"dpop-nonce", nonce.encode("ascii"))
         scope["auth"] = info
         decisions = self._decisions
         decisions.accepted += 1
@@ -246,6 +249,44 @@ class BearerAuthMiddleware:
         finally:
             sdk_var.reset(sdk_bound)
             self._context_var.reset(bound)
+
+    async def _verify_miss(self, token: str) -> AuthInfo:
+        """A token the lookup did not find in the cache, verified, its policy checked."""
+        info = await self._verify_jwt(self._jwt, token)  # type: ignore[arg-type]
+        self._check_policy(info)
+        return info
+
+    async def _token_info(self, token: str) -> AuthInfo:
+        """The verified ``AuthInfo`` of ``token``, from the cache when it is there."""
+        jwt = self._jwt
+        if jwt is not None:
+            hit = jwt.cached(token)
+            return hit if hit is not None else await self._verify_jwt(jwt, token)
+        return await self._verify_custom(token)
+
+    async def _authenticate_dpop(self, scope: Scope) -> tuple[AuthInfo, str | None]:
+        """The request's ``AuthInfo`` where DPoP is accepted, and the nonce to hand out."""
+        dpop = self._dpop
+        assert dpop is not None
+        authorization = find_authorization(scope["headers"])
+        token = dpop_token(authorization, self._max_token_bytes) if authorization else None
+        if token is None:  # a Bearer token, or no credentials
+            lookup = self._lookup
+            if lookup is not None:
+                found = lookup(scope["headers"])
+                info = await self._verify_miss(found) if type(found) is str else found
+            else:
+                info = await self._token_info(bearer_token(scope["headers"],
+                                                           self._max_token_bytes))
+                self._check_policy(info)
+            dpop.check_bearer(info)
+            return info, None
+        # The token first, then its proof (on every request: the cache keeps only the
+        # token's own verification), then what it may do.
+        info = await self._token_info(token)
+        proof = await dpop.check(scope, token, info)
+        self._check_policy(info)
+        return info, dpop.fresh_nonce(proof)
 
     def _watch_lifespan(self, receive: Receive) -> Receive:
         config = self.config
@@ -372,3 +413,14 @@ class BearerAuthMiddleware:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    """``send`` adding one header to the response's start."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (name, value)]}
+        await send(message)
+
+    return sending
