@@ -1,26 +1,28 @@
 """The client side of DPoP in the development tools: proofs that the package's own verifier
-accepts, the persisted key, ``mcpauth-fast token --dpop`` (JWT and opaque), and the httpx auth
-against a server on 127.0.0.1 that asks for a nonce."""
+accepts, the persisted key, ``mcpauth-fast token --dpop`` (JWT and opaque), the httpx auth
+against a server on 127.0.0.1 that asks for a nonce, and ``mcpauth-fast call --dpop`` through
+the MCP SDK's client."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from support.mcp import serve
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from support.mcp import MCP_MAJOR, STATEFUL, new_server, serve, transport_app
 
 from mcpauth_fast.dev.cli import main
 from mcpauth_fast.dev.dpop_client import DPOP_KEY_FILE, DPoPKey, dpop_auth
@@ -239,6 +241,7 @@ def test_the_auth_retries_once_with_the_servers_nonce(
 
 
 async def test_the_auth_works_with_httpx2(nonce_server: tuple[NonceServer, str]) -> None:
+    httpx2 = pytest.importorskip("httpx2")
     server, url = nonce_server
     async with httpx2.AsyncClient(auth=dpop_auth(server.key, TOKEN, httpx2), timeout=5) as client:
         response = await client.post(url, json={"hello": 1})
@@ -253,3 +256,99 @@ def test_a_second_nonce_challenge_is_not_retried(nonce_server: tuple[NonceServer
         response = client.post(url)
     assert response.status_code == 401
     assert [r["nonce"] for r in server.requests] == [None, "n1"]
+
+
+# --- mcpauth-fast call --dpop ------------------------------------------------------------
+
+
+class DPoPGate:
+    """Stands in for the middleware: a request passes with ``Authorization: DPoP`` and a proof
+    that :class:`DPoPProofVerifier` accepts for the token's ``cnf.jkt`` (the token itself is
+    not verified) and that carries the server's nonce; else 401 with a DPoP challenge."""
+
+    NONCE = "gate-nonce"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.verifier = DPoPProofVerifier()
+        self.seen: list[tuple[str, str | None]] = []  # (method, refusal or None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        proofs = request.headers.getlist("dpop")
+        refusal, challenge = None, 'DPoP error="use_dpop_nonce"'
+        if scheme != "DPoP" or not proofs:
+            refusal = challenge = 'DPoP error="invalid_token"'
+        elif payload(proofs[0]).get("nonce") != self.NONCE:
+            refusal = "use_dpop_nonce"
+        else:
+            try:
+                self.verifier.verify(proofs, method=request.method, uri=str(request.url),
+                                     access_token=token, jkt=payload(token)["cnf"]["jkt"])
+            except DPoPProofError as exc:
+                refusal = exc.reason
+                challenge = 'DPoP error="invalid_dpop_proof"'
+        self.seen.append((request.method, refusal))
+        if refusal is None:
+            return await self.app(scope, receive, send)
+        response = Response(status_code=401, headers={"www-authenticate": challenge,
+                                                      "dpop-nonce": self.NONCE})
+        await response(scope, receive, send)
+
+
+@pytest.fixture
+def gated_mcp_server() -> Iterator[tuple[DPoPGate, str]]:
+    if MCP_MAJOR < 2:
+        pytest.skip("mcpauth-fast call runs on the MCP SDK 2.x")
+    server = new_server(STATEFUL)
+
+    @server.tool()
+    async def hello() -> dict[str, Any]:
+        """A tool with a structured result."""
+        return {"greeting": "hello"}
+
+    inner, session_manager, _ = transport_app(server, STATEFUL)
+    gate = DPoPGate(inner)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with session_manager.run():
+            yield
+
+    with serve(Starlette(routes=[Mount("/", app=gate)], lifespan=lifespan)) as base:
+        yield gate, f"{base}/mcp"
+
+
+def test_call_dpop_reaches_the_tool(gated_mcp_server: tuple[DPoPGate, str], state_dir: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    gate, url = gated_mcp_server
+    assert main(["token", "--dpop", "--state-dir", str(state_dir)]) == 0
+    token = capsys.readouterr().out.strip()
+    status = main(["call", url, "hello", "--token", token, "--dpop", "--get", "greeting",
+                   "--state-dir", str(state_dir)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.strip() == "hello"
+    # One nonce challenge, on the first request; every later proof carries the nonce.
+    assert gate.seen[0] == ("POST", "use_dpop_nonce")
+    assert gate.seen[1][1] is None
+    assert all(refusal is None for _, refusal in gate.seen[1:]), gate.seen
+
+
+def test_call_dpop_with_another_key_is_refused_in_one_line(
+        gated_mcp_server: tuple[DPoPGate, str], state_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    gate, url = gated_mcp_server
+    assert main(["token", "--dpop", "--state-dir", str(state_dir)]) == 0
+    token = capsys.readouterr().out.strip()
+    other = tmp_path / "other.pem"
+    other.write_bytes(DPoPKey.generate().private_pem())
+    assert main(["call", url, "hello", "--token", token, "--dpop-key", str(other)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ('mcpauth-fast: error: the server refused the call: '
+                   'HTTP 401 DPoP error="invalid_dpop_proof"\n')
+    assert gate.seen[-1] == ("POST", "jwk thumbprint does not match cnf.jkt")
