@@ -6,6 +6,7 @@
 - ``issuer``: run the development issuer in the foreground until Ctrl-C;
 - ``demo``: the dev issuer plus an MCP server with a ``whoami`` tool behind bearer auth;
 - ``call``: call a tool of an MCP server with a bearer token and print its result;
+- ``token --dpop`` and ``call --dpop``: the same with a DPoP-bound token (RFC 9449);
 - ``bench``: how fast this machine verifies tokens, as ratios to the floors.
 """
 
@@ -24,6 +25,8 @@ from .keystore import DEFAULT_ISSUER, DEFAULT_PORT, DEV_ALGORITHMS, mint_token, 
 from .opaque import CLIENT_FILE, OpaqueTokens
 
 if TYPE_CHECKING:
+    from .dpop_client import DPoPKey
+
     _Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = ["main"]
@@ -97,8 +100,29 @@ def _add_token_command(commands: _Commands) -> None:
                         help="an opaque token (random; its claims kept in the state dir, "
                              "answered for by the dev issuer's /introspect until it expires "
                              "or is revoked) instead of a JWT")
+    _add_dpop_options(parser, "bind the token to the development DPoP key (the cnf.jkt "
+                              "claim; the key is created in the state dir on first use)")
     _add_state_dir(parser)
     parser.set_defaults(handler=_run_token)
+
+
+def _add_dpop_options(parser: argparse.ArgumentParser, dpop_help: str) -> None:
+    parser.add_argument("--dpop", action="store_true", help=dpop_help)
+    parser.add_argument("--dpop-key", metavar="PATH",
+                        help="the DPoP key: a PEM private key file (EC P-256 or Ed25519) "
+                             "instead of the development one; implies --dpop")
+
+
+def _dpop_key(args: argparse.Namespace) -> DPoPKey | None:
+    """The DPoP key the options name, or None without --dpop or --dpop-key."""
+    # Imported here: it loads httpx, which minting a bearer token does not need.
+    from .dpop_client import DPoPKey
+
+    if args.dpop_key is not None:
+        return DPoPKey.load(args.dpop_key)
+    if args.dpop:
+        return DPoPKey.load_or_create(args.state_dir)
+    return None
 
 
 # Claims with an option of their own, and names mint_token takes as parameters.
@@ -130,15 +154,20 @@ def _claim(text: str) -> tuple[str, Any]:
 def _run_token(args: argparse.Namespace) -> int:
     audience: list[str] | None = args.aud
     aud = audience[0] if audience and len(audience) == 1 else audience
+    claims = dict(args.claim)
+    key = _dpop_key(args)
+    if key is not None:
+        if "cnf" in claims:
+            raise ValueError("--claim cnf=... and --dpop both set the cnf claim")
+        claims["cnf"] = {"jkt": key.thumbprint}  # RFC 9449 section 6
     if args.opaque:
         issuer = args.issuer or recorded_issuer(args.state_dir) or DEFAULT_ISSUER
         print(OpaqueTokens(args.state_dir).mint(
-            issuer, sub=args.sub, scope=args.scope, aud=aud, ttl=args.ttl, **dict(args.claim)))
+            issuer, sub=args.sub, scope=args.scope, aud=aud, ttl=args.ttl, **claims))
         return 0
     token = mint_token(
-        args.state_dir, args.issuer, sub=args.sub, scope=args.scope,
-        aud=audience[0] if audience and len(audience) == 1 else audience,
-        ttl=args.ttl, alg=args.alg, **dict(args.claim),
+        args.state_dir, args.issuer, sub=args.sub, scope=args.scope, aud=aud,
+        ttl=args.ttl, alg=args.alg, **claims,
     )
     print(token)
     return 0
@@ -222,6 +251,9 @@ def _add_call_command(commands: _Commands) -> None:
     parser.add_argument("--arg", action="append", default=[], type=_name_value,
                         metavar="NAME=VALUE", help="a tool argument (JSON or string); repeatable")
     parser.add_argument("--get", metavar="FIELD", help="print only this field of the result")
+    _add_dpop_options(parser, "send the token DPoP-bound to the development DPoP key "
+                              "(Authorization: DPoP and a proof) instead of as a bearer token")
+    _add_state_dir(parser)
     parser.set_defaults(handler=_run_call)
 
 
@@ -230,7 +262,8 @@ def _run_call(args: argparse.Namespace) -> int:
 
     from .demo import call_tool
 
-    result = asyncio.run(call_tool(args.url, args.tool, args.token, dict(args.arg)))
+    result = asyncio.run(call_tool(args.url, args.tool, args.token, dict(args.arg),
+                                   dpop_key=_dpop_key(args)))
     if args.get is not None:
         value = result.get(args.get) if isinstance(result, dict) else None
         print(value if isinstance(value, str) else json.dumps(value))

@@ -27,6 +27,7 @@ from ..config import (
     ResourceServerConfig,
     ResourceServerMetadata,
 )
+from .dpop_client import DPoPKey, dpop_auth
 
 DEMO_SCOPES = ("read", "write")
 
@@ -124,8 +125,12 @@ def run(port: int, issuer_port: int, state_dir: str | None, opaque: bool = False
 
 
 async def call_tool(url: str, tool: str, token: str, arguments: dict[str, Any],
-                    timeout: float = 30.0) -> Any:
-    """Call ``tool`` on the MCP server at ``url`` with ``token``; return its structured result."""
+                    timeout: float = 30.0, dpop_key: DPoPKey | None = None) -> Any:
+    """Call ``tool`` on the MCP server at ``url`` with ``token``; return its structured result.
+
+    :param dpop_key: send the token DPoP-bound to this key (``Authorization: DPoP`` and a
+        proof on every request) instead of as a bearer token.
+    """
     import httpx2
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
@@ -133,13 +138,19 @@ async def call_tool(url: str, tool: str, token: str, arguments: dict[str, Any],
     refusals: list[str] = []
 
     async def note_refusal(response: Any) -> None:
-        if response.status_code in (400, 401, 403, 503):
+        if response.is_success:
+            # A refusal that a retry overcame (a DPoP nonce challenge) is not the failure.
+            refusals.clear()
+        elif response.status_code in (400, 401, 403, 503):
             challenge = response.headers.get("www-authenticate", "")
             refusals.append(f"HTTP {response.status_code} {challenge}".strip())
 
-    headers = {"authorization": f"Bearer {token}"}
+    if dpop_key is None:
+        headers, auth = {"authorization": f"Bearer {token}"}, None
+    else:
+        headers, auth = {}, dpop_auth(dpop_key, token, httpx2)
     try:
-        async with httpx2.AsyncClient(headers=headers, timeout=timeout,
+        async with httpx2.AsyncClient(headers=headers, auth=auth, timeout=timeout,
                                       event_hooks={"response": [note_refusal]}) as http:
             async with streamable_http_client(url, http_client=http) as (read, write), \
                     ClientSession(read, write) as session:
