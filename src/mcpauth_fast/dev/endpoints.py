@@ -2,7 +2,8 @@
 
 - ``/.well-known/openid-configuration``, ``/.well-known/oauth-authorization-server``: the
   metadata; ``/jwks``: the public keys (public documents, with CORS for browser clients);
-- ``/introspect`` (RFC 7662): ``{"active": true, ...claims, "token_type": "Bearer"}`` for an
+- ``/introspect`` (RFC 7662): ``{"active": true, ...claims, "token_type": "Bearer"}`` (``DPoP``
+  for a token with ``cnf``, RFC 9449 section 6.2) for an
   opaque token it minted that has neither expired nor been revoked, ``{"active": false}`` for
   anything else;
 - ``/revoke`` (RFC 7009): forgets an opaque token; 200 whether it was known or not.
@@ -117,7 +118,8 @@ def build_app(metadata: Mapping[str, Any], jwks: Mapping[str, Any], opaque: Opaq
         claims = opaque.claims(form["token"])
         if claims is None:
             return JSONResponse({"active": False}, headers=_NO_STORE)
-        return JSONResponse({"active": True, **claims, "token_type": "Bearer"},
+        token_type = "DPoP" if "cnf" in claims else "Bearer"  # RFC 9449 section 6.2
+        return JSONResponse({"active": True, **claims, "token_type": token_type},
                             headers=_NO_STORE)
 
     async def revoke(request: Request) -> Response:

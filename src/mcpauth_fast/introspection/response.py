@@ -85,7 +85,12 @@ def auth_info_of_response(
         raise invalid_token("the token is not active")
     token_type = _string(response, "token_type")
     if token_type is not None and token_type.lower() not in ACCEPTED_TOKEN_TYPES:
-        raise invalid_token("the token is not a bearer access token")
+        # RFC 9449 section 6.2: a DPoP-bound token's type is DPoP, and its key is in cnf;
+        # the middleware checks that binding. One without a key would pass as a bearer token.
+        cnf = response.get("cnf")
+        if token_type.lower() != "dpop" or not (
+                isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str)):
+            raise invalid_token("the token is not a bearer access token")
     exp = _number(response, "exp")
     if exp is not None and now - leeway >= exp:
         raise invalid_token("the token has expired")
