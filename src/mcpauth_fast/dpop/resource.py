@@ -163,7 +163,7 @@ class DPoPResource:
                 replay=ReplayCache(options.max_replay_entries))
         except ValueError as error:
             raise _invalid(f"Invalid dpop option: {error}") from None
-        self.algorithms = " ".join(sorted(self.verifier.algorithms))
+        self.algorithms = " ".join(dict.fromkeys(options.algorithms))
         shared = tier.config if tier is not None else None
         self.nonces: DPoPNonces | None = None
         if options.nonce:
