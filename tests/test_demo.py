@@ -32,17 +32,18 @@ def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path,
          "--issuer-port", str(issuer_port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        command = None
+        commands = []
         deadline = time.monotonic() + 30
         lines = []
-        while command is None and time.monotonic() < deadline:
+        while len(commands) < 2 and time.monotonic() < deadline:
             line = demo.stdout.readline()  # type: ignore[union-attr]
             if not line:
                 break
             lines.append(line)
             if line.strip().startswith(("mcpauth-fast call", "/")) and " call " in line:
-                command = shlex.split(line.strip())
-        assert command is not None, "".join(lines)
+                commands.append(shlex.split(line.strip()))
+        assert len(commands) == 2, "".join(lines)
+        command, dpop_command = commands
         assert command[1:3] == ["call", f"http://127.0.0.1:{port}/mcp"]
         token = command[command.index("--token") + 1]
         assert token.startswith("mcpo_") == bool(options)
@@ -57,6 +58,17 @@ def test_demo_prints_a_command_that_returns_the_subject(tmp_path: Path,
         refused = subprocess.run([sys.executable, "-m", "mcpauth_fast", *bad],
                                  capture_output=True, text=True, timeout=60, env=env)
         assert refused.returncode != 0
+        # The DPoP command sends its bound token with proofs; the token alone is refused.
+        assert "--dpop" in dpop_command
+        dpop = subprocess.run([sys.executable, "-m", "mcpauth_fast", *dpop_command[1:]],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert dpop.returncode == 0, dpop.stderr
+        assert dpop.stdout.strip() == "alice"
+        without_proof = [arg for arg in dpop_command[1:] if arg != "--dpop"]
+        stolen = subprocess.run([sys.executable, "-m", "mcpauth_fast", *without_proof],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert stolen.returncode != 0
+        assert 'Bearer error="invalid_token"' in stolen.stderr, stolen.stderr
     finally:
         demo.send_signal(signal.SIGINT)
         try:

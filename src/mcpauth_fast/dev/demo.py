@@ -3,7 +3,9 @@
 The MCP server (SDK 2.x ``MCPServer``, streamable HTTP) has one tool, ``whoami``, that answers
 with what ``mcp_auth.auth_info`` says about the caller. It runs in resource-server mode
 (RFC 9728): the resource is the server's URL and the token's audience; its one trusted issuer
-is the dev issuer, discovered lazily through its OIDC metadata. With ``--opaque`` the server
+is the dev issuer, discovered lazily through its OIDC metadata. It accepts DPoP-bound tokens
+too (RFC 9449): the demo prints a second token, bound to the development DPoP key, and the
+``call --dpop`` command that sends it with a proof per request. With ``--opaque`` the server
 runs in "auto" mode, introspecting (RFC 7662) the opaque token it prints at the dev issuer
 with the development client's credentials; JWTs are still verified locally.
 """
@@ -52,16 +54,19 @@ def build_app(resource: str, issuer: str,
         """Who the bearer token of this call belongs to."""
         info = mcp_auth.auth_info
         assert info is not None  # the middleware lets no call through without one
+        cnf = info.claims.get("cnf")
         return {"subject": info.subject, "client_id": info.client_id,
-                "scopes": list(info.scopes), "jti": info.claims.get("jti")}
+                "scopes": list(info.scopes), "jti": info.claims.get("jti"),
+                "dpop_jkt": cnf.get("jkt") if isinstance(cnf, dict) else None}
 
     mcp_app = mcp.streamable_http_app()
     if introspection is None:
         bearer_auth = mcp_auth.bearer_auth_middleware("jwt", resource=resource,
-                                                      required_scopes=["read"])
+                                                      required_scopes=["read"], dpop=True)
     else:
         bearer_auth = mcp_auth.bearer_auth_middleware(
-            "auto", resource=resource, required_scopes=["read"], introspection=introspection)
+            "auto", resource=resource, required_scopes=["read"], introspection=introspection,
+            dpop=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,24 +101,30 @@ def run(port: int, issuer_port: int, state_dir: str | None, opaque: bool = False
     from .issuer import DevIssuer
 
     resource = f"http://127.0.0.1:{port}/mcp"
+    dpop_key = DPoPKey.load_or_create(state_dir)
     with DevIssuer(port=issuer_port, state_dir=state_dir) as issuer:
         introspection = None
+        mint = issuer.mint_opaque if opaque else issuer.mint
+        claims: dict[str, Any] = {"sub": "alice", "scope": " ".join(DEMO_SCOPES),
+                                  "aud": resource, "ttl": 3600}
+        token = mint(**claims)
+        bound = mint(**claims, cnf={"jkt": dpop_key.thumbprint})
         if opaque:
-            token = issuer.mint_opaque(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource,
-                                       ttl=3600)
             client_id, secret = issuer.client_credentials
             introspection = {"client_id": client_id, "client_secret": secret}
-        else:
-            token = issuer.mint(sub="alice", scope=" ".join(DEMO_SCOPES), aud=resource, ttl=3600)
         app = build_app(resource, issuer.issuer, introspection)
-        command = [sys.argv[0] if sys.argv[0].endswith("mcpauth-fast") else "mcpauth-fast",
-                   "call", resource, "whoami", "--token", token, "--get", "subject"]
+        program = sys.argv[0] if sys.argv[0].endswith("mcpauth-fast") else "mcpauth-fast"
         print(f"dev issuer:  {issuer.issuer}  (JWKS {issuer.jwks_uri})")
-        print(f"MCP server:  {resource}  (tool: whoami; needs scope 'read')")
+        print(f"MCP server:  {resource}  (tool: whoami; needs scope 'read'; Bearer or DPoP)")
         kind = "opaque token (introspected)" if opaque else "token"
         print(f"{kind} for alice, scopes {' '.join(DEMO_SCOPES)}, valid 1 hour:\n{token}\n")
         print("call whoami with it (prints the subject):")
-        print("  " + shlex.join(command), flush=True)
+        print("  " + shlex.join([program, "call", resource, "whoami", "--token", token,
+                                 "--get", "subject"]))
+        print("\nthe same with a DPoP-bound token (RFC 9449: a fresh proof signed by the dev "
+              "DPoP key on every request; the token alone is refused):")
+        print("  " + shlex.join([program, "call", resource, "whoami", "--token", bound,
+                                 "--dpop", "--get", "subject"]), flush=True)
         print("\nCtrl-C stops the demo.", flush=True)
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                 lifespan="on")
