@@ -348,6 +348,20 @@ def test_replayed_jti() -> None:
     assert check(make_proof(), verifier)
 
 
+def test_a_known_header_still_needs_its_signature() -> None:
+    # The verifier keeps the key of a header it has checked: a proof that reuses the header
+    # of an accepted one, signed by another key or with other claims, is still refused.
+    verifier = DPoPProofVerifier()
+    assert check(make_proof(), verifier) == EC_KEY.thumbprint()
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": EC_KEY.as_dict(private=False)}
+    forged = make_proof(header=header, sign_with=OTHER_EC_KEY)
+    with pytest.raises(DPoPProofError, match="^signature is invalid$"):
+        check(forged, verifier)
+    with pytest.raises(DPoPProofError, match="^typ is not dpop+jwt$"):
+        check(make_proof(header={"typ": "JWT"}), verifier)
+    assert check(make_proof(), verifier) == EC_KEY.thumbprint()
+
+
 def test_refused_proof_does_not_use_up_its_jti() -> None:
     verifier = DPoPProofVerifier()
     refused_proof = make_proof(jti="once", htm="POST")

@@ -9,6 +9,7 @@ quotes the proof, the token or a key.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
@@ -26,7 +27,7 @@ from ..exceptions import (
     DPoPProofError,
     MCPAuthTokenVerificationException,
 )
-from ..keys import DEFAULT_ALGORITHMS, UnsupportedKeyError, key_from_jwk
+from ..keys import DEFAULT_ALGORITHMS, UnsupportedKeyError, VerificationKey, key_from_jwk
 from ..urls import DEFAULT_PORTS, split_authority
 from .nonce import DPoPNonces
 from .replay import ReplayCache, ReplayGuard
@@ -48,6 +49,8 @@ DEFAULT_IAT_WINDOW = 300.0
 MAX_JTI_LENGTH = 256
 #: The longest proof accepted (an RSA-4096 key in the header is about 1 kB of it).
 MAX_PROOF_BYTES = 8192
+#: Proof headers (one per client key) whose key is kept; all are forgotten past this.
+_MAX_KNOWN_HEADERS = 1024
 
 _TYP = "dpop+jwt"
 # RFC 7517/7518 private members: a proof's jwk that carries one leaks its key, and an "oct"
@@ -97,7 +100,7 @@ class DPoPProofVerifier:
     :param replay: the memory of used ``jti`` values; a new :class:`ReplayCache` if None.
     """
 
-    __slots__ = ("algorithms", "iat_window", "replay")
+    __slots__ = ("_keys", "algorithms", "iat_window", "replay")
 
     def __init__(
         self,
@@ -117,6 +120,9 @@ class DPoPProofVerifier:
         self.algorithms = allowed
         self.iat_window = float(iat_window)
         self.replay: ReplayGuard = replay if replay is not None else ReplayCache()
+        # A client signs every proof with one key under one header: the header segment's
+        # checks, its key object and thumbprint are computed once (bench/dpop_instructions.py).
+        self._keys: dict[bytes, tuple[str, VerificationKey, str]] = {}
 
     def verify(
         self,
@@ -145,26 +151,14 @@ class DPoPProofVerifier:
         if now is None:
             now = time.time()
         header, claims, signing_input, signature = _decode(values)
-
-        if header.get("typ") != _TYP:
-            raise DPoPProofError("typ is not dpop+jwt")
-        alg = header.get("alg")
-        if type(alg) is not str or alg not in self.algorithms:
-            raise DPoPProofError("alg is not allowed")
-        if "crit" in header:
-            raise DPoPProofError("crit is not supported")
-        jwk = header.get("jwk")
-        if type(jwk) is not dict:
-            raise DPoPProofError("jwk is missing")
-        if jwk.get("kty") == "oct" or not _PRIVATE_MEMBERS.isdisjoint(jwk):
-            raise DPoPProofError("jwk is not a public key")
-        try:
-            key = key_from_jwk(jwk)
-            thumbprint = jwk_thumbprint(jwk)
-        except (UnsupportedKeyError, ValueError):
-            raise DPoPProofError("jwk is not usable") from None
-        if alg not in key.algorithms:
-            raise DPoPProofError("alg does not match the jwk")
+        segment = signing_input[:signing_input.index(b".")]
+        known = self._keys.get(segment)
+        if known is None:
+            known = self._header_key(header)
+            if len(self._keys) >= _MAX_KNOWN_HEADERS:
+                self._keys.clear()
+            self._keys[segment] = known
+        alg, key, thumbprint = known
         try:
             key.verify(alg, signing_input, signature)
         except MCPAuthTokenVerificationException:
@@ -207,6 +201,30 @@ class DPoPProofVerifier:
         return VerifiedProof(thumbprint, jti, until, nonce if type(nonce) is str else None)
 
 
+    def _header_key(self, header: dict[str, Any]) -> tuple[str, VerificationKey, str]:
+        """The checked ``alg``, the key and its thumbprint of a proof's header."""
+        if header.get("typ") != _TYP:
+            raise DPoPProofError("typ is not dpop+jwt")
+        alg = header.get("alg")
+        if type(alg) is not str or alg not in self.algorithms:
+            raise DPoPProofError("alg is not allowed")
+        if "crit" in header:
+            raise DPoPProofError("crit is not supported")
+        jwk = header.get("jwk")
+        if type(jwk) is not dict:
+            raise DPoPProofError("jwk is missing")
+        if jwk.get("kty") == "oct" or not _PRIVATE_MEMBERS.isdisjoint(jwk):
+            raise DPoPProofError("jwk is not a public key")
+        try:
+            key = key_from_jwk(jwk)
+            thumbprint = jwk_thumbprint(jwk)
+        except (UnsupportedKeyError, ValueError):
+            raise DPoPProofError("jwk is not usable") from None
+        if alg not in key.algorithms:
+            raise DPoPProofError("alg does not match the jwk")
+        return alg, key, thumbprint
+
+
 def _decode(values: Sequence[str | bytes]) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     if not values:
         raise DPoPProofError("DPoP proof is missing")
@@ -220,6 +238,7 @@ def _decode(values: Sequence[str | bytes]) -> tuple[dict[str, Any], dict[str, An
         raise DPoPProofError("DPoP proof is not a compact JWS") from None
 
 
+@functools.lru_cache(maxsize=256)  # a client names the same few URIs on every request
 def _normalised_uri(uri: str) -> tuple[str, str, int | None, str] | None:
     """``(scheme, host, port, path)`` of an absolute URI: scheme and host case-folded, the
     scheme's default port filled in, the path percent-decoded (as ASGI's ``path`` is) and an
