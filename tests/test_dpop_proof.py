@@ -357,7 +357,7 @@ def test_a_known_header_still_needs_its_signature() -> None:
     forged = make_proof(header=header, sign_with=OTHER_EC_KEY)
     with pytest.raises(DPoPProofError, match="^signature is invalid$"):
         check(forged, verifier)
-    with pytest.raises(DPoPProofError, match="^typ is not dpop+jwt$"):
+    with pytest.raises(DPoPProofError, match=r"^typ is not dpop\+jwt$"):
         check(make_proof(header={"typ": "JWT"}), verifier)
     assert check(make_proof(), verifier) == EC_KEY.thumbprint()
 
