@@ -168,6 +168,31 @@ async def test_a_failing_command_fails_alone(redis_server: RedisServer) -> None:
         await link.aclose()
 
 
+async def test_an_outage_only_the_listener_saw_leaves_no_dead_connection(
+        jwks_server: JwksServer, redis_server: RedisServer) -> None:
+    # With no command during the outage, only the listener noticed it. The commands' idle
+    # connection led to the server that was gone, and the first command once it was back
+    # failed on it: a second outage, and meanwhile nothing shared or claimed.
+    auth = worker(jwks_server, redis_server)
+    tier, link = auth._tier, auth._tier.link
+    assert link is not None
+    namespace = tier.namespace("test", "claims")
+    try:
+        assert await tier.listening()
+        assert await tier.claim(namespace, "before", 60) is True  # a pooled connection
+        redis_server.kill()
+        deadline = time.monotonic() + 5
+        while not link.down:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        redis_server.start()
+        assert await tier.listening(timeout=5)
+        assert await tier.claim(namespace, "after", 60) is True
+        assert link.outages == 1 and not link.down
+    finally:
+        await auth.aclose()
+
+
 async def test_revocations_outlive_a_redis_that_comes_back_empty(
         jwks_server: JwksServer, redis_server: RedisServer) -> None:
     # Redis without persistence loses every stored revocation when it restarts, and one made

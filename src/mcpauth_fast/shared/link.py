@@ -110,12 +110,14 @@ class RedisLink:
             self.failed(error)
             # The pool's idle connections may lead to a server that is gone: close them, so
             # that the first command after the outage does not fail on one.
-            await self._disconnect()
+            await self.drop_idle()
             return None
         self.succeeded()
         return result
 
-    async def _disconnect(self) -> None:
+    async def drop_idle(self) -> None:
+        """Close the idle connections, which may lead to a server that is gone (not the
+        ones in use: closing one under another request's command makes it fail too)."""
         client = self._client
         if client is None:
             return
@@ -125,8 +127,6 @@ class RedisLink:
             await self.close(client)
             return
         try:
-            # Not the connections in use: closing one under another request's command
-            # makes that command fail too.
             await client.connection_pool.disconnect(inuse_connections=False)
         except FAILURES:
             pass

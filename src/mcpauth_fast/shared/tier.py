@@ -484,6 +484,9 @@ class SharedTier:
             except FAILURES as error:
                 self._listening.clear()
                 link.failed(error)
+                # The commands' idle connections lead to the same server: without this, the
+                # first command after it is back fails on one, a second outage.
+                await link.drop_idle()
             finally:
                 if pubsub is not None:
                     await _quietly(pubsub.aclose())
