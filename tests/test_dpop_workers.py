@@ -255,10 +255,6 @@ def test_after_redis_restarts_replays_to_the_other_worker_are_refused_again(
     no_token_logged(shared_workers, [client])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "src bug: an outage that only the Redis listener noticed leaves the command client's "
-    "pooled connection stale; the first command once Redis is back fails on it (a second "
-    "outage), so the first proofs after a restart are not claimed in Redis"))
 def test_the_first_proof_after_redis_restarts_is_claimed_in_redis(
         shared_workers: list[UvicornWorker], redis_server: RedisServer) -> None:
     one, two = shared_workers
@@ -268,4 +264,4 @@ def test_the_first_proof_after_redis_restarts_is_claimed_in_redis(
     restart_redis(shared_workers, redis_server)
     used = client.proof()
     accepted(client, client.send(two, used), two)
-    refused_as_replay(client.send(one, used))  # today: 200, its claim failed on the stale one
+    refused_as_replay(client.send(one, used))
