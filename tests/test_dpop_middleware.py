@@ -8,26 +8,22 @@ what the route saw.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from itertools import count
 from typing import Any
 
 import httpx
 import pytest
 from joserfc import jwk
-from joserfc.jws import JWSRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from support.app_factory import RESOURCE, resource_mode
+from support.dpop_proofs import proof as make_proof
 from support.introspection_server import (  # noqa: F401 - the fixture
     IntrospectionServer,
     introspection_server_fixture,
@@ -35,7 +31,7 @@ from support.introspection_server import (  # noqa: F401 - the fixture
 )
 from support.jwks_server import JwksServer
 from support.metadata_server import static_config
-from support.tokens import AUDIENCE, ISSUER, MINTED, claims, signing_key
+from support.tokens import AUDIENCE, ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
 from mcpauth_fast.dpop import DPoPNonces
@@ -49,30 +45,11 @@ OKP_KEY = jwk.OKPKey.generate_key("Ed25519")
 OTHER_KEY = jwk.ECKey.generate_key("P-256")
 ALGS = 'algs="ES256 EdDSA"'
 METADATA = 'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
-_jtis = count()
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def proof(token: str | None, key: Any = EC_KEY, *, method: str = "GET", htu: str = HTU,
           header: dict[str, Any] | None = None, **claims_: Any) -> str:
-    """A DPoP proof made by joserfc; ``header`` and ``claims_`` override the defaults."""
-    alg = "ES256" if key.key_type == "EC" else "EdDSA"
-    full_header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False),
-                   **(header or {})}
-    body: dict[str, Any] = {"jti": f"p-{next(_jtis)}-{time.time_ns()}", "htm": method,
-                            "htu": htu, "iat": int(time.time())}
-    if token is not None:
-        body["ath"] = b64url(hashlib.sha256(token.encode()).digest())
-    body.update(claims_)
-    signing_input = (f"{b64url(json.dumps(full_header).encode())}."
-                     f"{b64url(json.dumps(body).encode())}")
-    signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)
-    made = f"{signing_input}.{b64url(signature)}"
-    MINTED.append(made)  # no log line may quote it (tests/conftest.py)
-    return made
+    return make_proof(key, token, htu, method, header=header, **claims_)
 
 
 def bound_token(key: Any = EC_KEY, **overrides: Any) -> str:
@@ -451,7 +428,7 @@ async def test_refusals_are_counted_by_class(mcp_auth: MCPAuth) -> None:
         token = bound_token()
         nonce = DPoPNonces(SECRET).current()
         await dpop_get(http, token, proof(token))  # no nonce
-        await dpop_get(http, token, proof(token, nonce=nonce, htm="PUT"))
+        await dpop_get(http, token, proof(token, nonce=nonce, method="PUT"))
         await http.get("/whoami", headers={"authorization": f"Bearer {token}"})
         await dpop_get(http, token, proof(token, nonce=nonce))
     refused_ = {labels["reason"]: value for labels, value in mcp_auth.metrics()[

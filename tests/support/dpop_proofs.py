@@ -14,6 +14,8 @@ from typing import Any
 from joserfc import jwk
 from joserfc.jws import JWSRegistry
 
+from support.tokens import MINTED
+
 __all__ = ["PUBLIC_URL", "WHOAMI", "ath_of", "b64url", "new_key", "proof"]
 
 #: The public origin of the resource of support/dpop_app.py (``dpop={"public_url": ...}``),
@@ -43,13 +45,21 @@ def _segment(value: Any) -> str:
     return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
-def proof(key: Any, token: str, htu: str, htm: str = "GET", *, jti: str | None = None,
-          iat: float | None = None, **claims: Any) -> str:
-    """A compact proof for ``htm htu`` with ``token``, a fresh random ``jti`` by default."""
+def proof(key: Any, token: str | None, htu: str, htm: str = "GET", *,
+          header: dict[str, Any] | None = None, **claims: Any) -> str:
+    """A compact proof for ``htm htu`` with ``token`` (None: no ``ath``), a fresh random
+    ``jti``, ``iat`` now; ``header`` and ``claims`` override, a claim of None is left out."""
     alg = _ALGS[key.key_type]
-    header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False)}
-    body = {"jti": jti or secrets.token_urlsafe(16), "htm": htm, "htu": htu,
-            "iat": int(time.time() if iat is None else iat), "ath": ath_of(token), **claims}
-    signing_input = f"{_segment(header)}.{_segment(body)}"
+    full_header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.as_dict(private=False),
+                   **(header or {})}
+    body: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu,
+                            "iat": int(time.time())}
+    if token is not None:
+        body["ath"] = ath_of(token)
+    body.update(claims)
+    body = {name: value for name, value in body.items() if value is not None}
+    signing_input = f"{_segment(full_header)}.{_segment(body)}"
     signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)
-    return f"{signing_input}.{b64url(signature)}"
+    made = f"{signing_input}.{b64url(signature)}"
+    MINTED.append(made)  # no log line may quote it (tests/conftest.py)
+    return made
