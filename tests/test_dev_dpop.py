@@ -18,18 +18,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 from support.mcp import MCP_MAJOR, STATEFUL, new_server, serve, transport_app
 
+from mcpauth_fast import MCPAuth
+from mcpauth_fast.config import AuthServerType, fetch_server_config
 from mcpauth_fast.dev.cli import main
 from mcpauth_fast.dev.dpop_client import DPOP_KEY_FILE, DPoPKey, dpop_auth
 from mcpauth_fast.dev.issuer import DevIssuer
 from mcpauth_fast.dev.keystore import STATE_DIR_ENV
 from mcpauth_fast.dev.opaque import OpaqueTokens
-from mcpauth_fast.dpop import DPoPProofError, DPoPProofVerifier, jwk_thumbprint
+from mcpauth_fast.dpop import DPoPBindingError, DPoPProofError, DPoPProofVerifier, jwk_thumbprint
 
 URI = "http://127.0.0.1:8000/mcp"
 TOKEN = "an-access-token"
@@ -51,7 +53,7 @@ def payload(jws: str) -> dict[str, Any]:
 def verify(proof: str, *, method: str = "POST", uri: str = URI, access_token: str = TOKEN,
            jkt: str | None = None) -> str:
     return DPoPProofVerifier().verify([proof], method=method, uri=uri,
-                                      access_token=access_token, jkt=jkt)
+                                      access_token=access_token, jkt=jkt).jkt
 
 
 # --- proofs ------------------------------------------------------------------------------
@@ -73,7 +75,6 @@ def test_a_proof_passes_the_verifier(alg: str) -> None:
     ({"method": "GET"}, "htm does not match the request method"),
     ({"uri": "http://127.0.0.1:8000/other"}, "htu does not match the request URI"),
     ({"access_token": "another-token"}, "ath does not match the access token"),
-    ({"jkt": "another-thumbprint"}, "jwk thumbprint does not match cnf.jkt"),
 ])
 def test_a_proof_fails_the_verifier_for_another_request(alg: str, check: dict[str, str],
                                                         reason: str) -> None:
@@ -82,6 +83,12 @@ def test_a_proof_fails_the_verifier_for_another_request(alg: str, check: dict[st
     with pytest.raises(DPoPProofError) as refused:
         verify(key.proof("POST", URI, access_token=TOKEN), **arguments)
     assert refused.value.reason == reason
+
+
+def test_a_proof_by_another_key_than_the_tokens_is_refused() -> None:
+    key = DPoPKey.generate()
+    with pytest.raises(DPoPBindingError):
+        verify(key.proof("POST", URI, access_token=TOKEN), jkt=DPoPKey.generate().thumbprint)
 
 
 def test_a_proof_without_a_token_has_no_ath_and_carries_the_nonce() -> None:
@@ -261,46 +268,10 @@ def test_a_second_nonce_challenge_is_not_retried(nonce_server: tuple[NonceServer
 # --- mcpauth-fast call --dpop ------------------------------------------------------------
 
 
-class DPoPGate:
-    """Stands in for the middleware: a request passes with ``Authorization: DPoP`` and a proof
-    that :class:`DPoPProofVerifier` accepts for the token's ``cnf.jkt`` (the token itself is
-    not verified) and that carries the server's nonce; else 401 with a DPoP challenge."""
-
-    NONCE = "gate-nonce"
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.verifier = DPoPProofVerifier()
-        self.seen: list[tuple[str, str | None]] = []  # (method, refusal or None)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        request = Request(scope)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        proofs = request.headers.getlist("dpop")
-        refusal, challenge = None, 'DPoP error="use_dpop_nonce"'
-        if scheme != "DPoP" or not proofs:
-            refusal = challenge = 'DPoP error="invalid_token"'
-        elif payload(proofs[0]).get("nonce") != self.NONCE:
-            refusal = "use_dpop_nonce"
-        else:
-            try:
-                self.verifier.verify(proofs, method=request.method, uri=str(request.url),
-                                     access_token=token, jkt=payload(token)["cnf"]["jkt"])
-            except DPoPProofError as exc:
-                refusal = exc.reason
-                challenge = 'DPoP error="invalid_dpop_proof"'
-        self.seen.append((request.method, refusal))
-        if refusal is None:
-            return await self.app(scope, receive, send)
-        response = Response(status_code=401, headers={"www-authenticate": challenge,
-                                                      "dpop-nonce": self.NONCE})
-        await response(scope, receive, send)
-
-
 @pytest.fixture
-def gated_mcp_server() -> Iterator[tuple[DPoPGate, str]]:
+def dpop_mcp_server(state_dir: Path) -> Iterator[tuple[MCPAuth, str]]:
+    """An MCP server behind the real middleware, accepting DPoP with server nonces, that
+    trusts the dev issuer running in ``state_dir`` (whose URL ``token`` then uses)."""
     if MCP_MAJOR < 2:
         pytest.skip("mcpauth-fast call runs on the MCP SDK 2.x")
     server = new_server(STATEFUL)
@@ -311,20 +282,33 @@ def gated_mcp_server() -> Iterator[tuple[DPoPGate, str]]:
         return {"greeting": "hello"}
 
     inner, session_manager, _ = transport_app(server, STATEFUL)
-    gate = DPoPGate(inner)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with session_manager.run():
-            yield
+    with DevIssuer(port=0, state_dir=state_dir) as issuer:
+        mcp_auth = MCPAuth(server=fetch_server_config(issuer.issuer, AuthServerType.OIDC))
 
-    with serve(Starlette(routes=[Mount("/", app=gate)], lifespan=lifespan)) as base:
-        yield gate, f"{base}/mcp"
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            async with session_manager.run():
+                try:
+                    yield
+                finally:
+                    await mcp_auth.aclose()  # its key fetches ran on this loop
+
+        bearer = mcp_auth.bearer_auth_middleware("jwt", dpop={"nonce": True})
+        app = Starlette(routes=[Mount("/", app=inner, middleware=[Middleware(bearer)])],
+                        lifespan=lifespan)
+        with serve(app) as base:
+            yield mcp_auth, f"{base}/mcp"
 
 
-def test_call_dpop_reaches_the_tool(gated_mcp_server: tuple[DPoPGate, str], state_dir: Path,
+def refusals(mcp_auth: MCPAuth) -> dict[str, int]:
+    return {labels["reason"]: value
+            for labels, value in mcp_auth.metrics()["mcpauth_requests_refused"]}
+
+
+def test_call_dpop_reaches_the_tool(dpop_mcp_server: tuple[MCPAuth, str], state_dir: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    gate, url = gated_mcp_server
+    mcp_auth, url = dpop_mcp_server
     assert main(["token", "--dpop", "--state-dir", str(state_dir)]) == 0
     token = capsys.readouterr().out.strip()
     status = main(["call", url, "hello", "--token", token, "--dpop", "--get", "greeting",
@@ -333,15 +317,15 @@ def test_call_dpop_reaches_the_tool(gated_mcp_server: tuple[DPoPGate, str], stat
     assert status == 0, err
     assert out.strip() == "hello"
     # One nonce challenge, on the first request; every later proof carries the nonce.
-    assert gate.seen[0] == ("POST", "use_dpop_nonce")
-    assert gate.seen[1][1] is None
-    assert all(refusal is None for _, refusal in gate.seen[1:]), gate.seen
+    assert refusals(mcp_auth) == {"use_dpop_nonce": 1}
+    assert dict(mcp_auth.metrics()["mcpauth_requests_accepted"][0][0]) == {}
+    assert mcp_auth.metrics()["mcpauth_requests_accepted"][0][1] >= 2
 
 
 def test_call_dpop_with_another_key_is_refused_in_one_line(
-        gated_mcp_server: tuple[DPoPGate, str], state_dir: Path, tmp_path: Path,
+        dpop_mcp_server: tuple[MCPAuth, str], state_dir: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    gate, url = gated_mcp_server
+    mcp_auth, url = dpop_mcp_server
     assert main(["token", "--dpop", "--state-dir", str(state_dir)]) == 0
     token = capsys.readouterr().out.strip()
     other = tmp_path / "other.pem"
@@ -349,6 +333,8 @@ def test_call_dpop_with_another_key_is_refused_in_one_line(
     assert main(["call", url, "hello", "--token", token, "--dpop-key", str(other)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == ('mcpauth-fast: error: the server refused the call: '
-                   'HTTP 401 DPoP error="invalid_dpop_proof"\n')
-    assert gate.seen[-1] == ("POST", "jwk thumbprint does not match cnf.jkt")
+    assert err.startswith('mcpauth-fast: error: the server refused the call: HTTP 401 '
+                          'Bearer, DPoP error="invalid_token", error_description="The DPoP '
+                          'proof is signed by another key'), err
+    assert err.count("\n") == 1
+    assert refusals(mcp_auth) == {"dpop_binding": 1}  # checked before the nonce
