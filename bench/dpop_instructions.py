@@ -16,7 +16,8 @@ issuer, repeated), sent in process (no sockets, no uvicorn) to:
   (the request's scheme and ``Host``), a new one (new ``jti``) for every request.
 
 And, in the same process, measured the same way, the raw ``cryptography`` verify of one proof
-signature (a real proof's signing input and signature, the key built once beforehand):
+signature (the signing input and signature of a new proof each call, as the requests have:
+Ed25519 verification is variable-time, some signatures cost more; the key built once):
 
 - ``raw-es256-der``: ``r || s`` to DER (``int.from_bytes`` twice, ``encode_dss_signature``)
   and ``public_key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))``: what any JWS
@@ -137,35 +138,37 @@ class Setup:
             proof = key.proof("GET", URL, access_token=self.tokens[name])
             signing_input, _, signature = proof.rpartition(".")
             self.sample[name] = (signing_input.encode("ascii"), _b64decode(signature), proof)
-        es_input, es_sig, _ = self.sample["es256"]
         es_jwk = self.keys["es256"].jwk
         es_public = ec.EllipticCurvePublicNumbers(
             int.from_bytes(_b64decode(es_jwk["x"]), "big"),
             int.from_bytes(_b64decode(es_jwk["y"]), "big"), ec.SECP256R1()).public_key()
         ecdsa = ec.ECDSA(hashes.SHA256())
-        ed_input, ed_sig, _ = self.sample["eddsa"]
         ed_public = ed25519.Ed25519PublicKey.from_public_bytes(
             _b64decode(self.keys["eddsa"].jwk["x"]))
-        es_der = encode_dss_signature(int.from_bytes(es_sig[:32], "big"),
-                                      int.from_bytes(es_sig[32:], "big"))
 
-        def raw_es256_der() -> None:
-            der = encode_dss_signature(int.from_bytes(es_sig[:32], "big"),
-                                       int.from_bytes(es_sig[32:], "big"))
-            es_public.verify(der, es_input, ecdsa)
+        def raw_es256_der(signing_input: bytes, signature: bytes) -> None:
+            der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                       int.from_bytes(signature[32:], "big"))
+            es_public.verify(der, signing_input, ecdsa)
 
-        def raw_es256() -> None:
-            es_public.verify(es_der, es_input, ecdsa)
+        def raw_es256(signing_input: bytes, der: bytes) -> None:
+            es_public.verify(der, signing_input, ecdsa)
 
-        def raw_eddsa() -> None:
-            ed_public.verify(ed_sig, ed_input)
+        def raw_eddsa(signing_input: bytes, signature: bytes) -> None:
+            ed_public.verify(signature, signing_input)
 
-        def empty() -> None:
+        def empty(signing_input: bytes, signature: bytes) -> None:
             return None
+
+        def to_der(signature: bytes) -> bytes:
+            return encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                        int.from_bytes(signature[32:], "big"))
+
+        self.to_der = to_der
 
         self.calls = {"raw-es256-der": raw_es256_der, "raw-es256": raw_es256,
                       "raw-eddsa": raw_eddsa, "empty-call": empty}
-        self.queues: dict[str, list[list[tuple[bytes, bytes]]]] = {}
+        self.queues: dict[str, list[Any]] = {}
 
     def headers(self, token: str, scheme: str = "Bearer", proof: str | None = None
                 ) -> list[tuple[bytes, bytes]]:
@@ -176,7 +179,21 @@ class Setup:
         return headers
 
     def prep(self, kind: str, n: int) -> None:
-        """The header lists of the next ``n`` requests of ``kind`` (a new proof each)."""
+        """The header lists of the next ``n`` requests of ``kind`` (a new proof each), or the
+        (signing input, signature) of the next ``n`` raw verifies: the signatures of new
+        proofs, like the requests' (Ed25519 verification takes longer on some signatures)."""
+        if kind in CALLS:
+            name = "eddsa" if kind == "raw-eddsa" else "es256"
+            key, token = self.keys[name], self.tokens[name]
+            pairs = []
+            for _ in range(n):
+                signing_input, _, signature = key.proof(
+                    "GET", URL, access_token=token).rpartition(".")
+                raw = _b64decode(signature)
+                pairs.append((signing_input.encode("ascii"),
+                              self.to_der(raw) if kind == "raw-es256" else raw))
+            self.queues[kind] = pairs
+            return
         spec = next(r for r in REQUESTS if r[0] == kind)
         token = self.tokens[spec[2]]
         if spec[3] is None:
@@ -197,19 +214,19 @@ class Setup:
 
     async def run(self, kind: str, n: int) -> int:
         """``n`` requests or calls of ``kind``; the number of responses other than 200."""
-        if kind in self.calls:
-            fn = self.calls[kind]
-            for _ in range(n):
-                fn()
-            return 0
-        if kind == "empty-await":
-            for _ in range(n):
-                await _empty()
-            return 0
-        app = next(r[1] for r in REQUESTS if r[0] == kind)
         queue = self.queues.pop(kind, None)
         if queue is None or len(queue) < n:
             raise RuntimeError(f"{kind}: {n} requests without their prep")
+        if kind in self.calls:
+            fn = self.calls[kind]
+            for signing_input, signature in queue[:n]:
+                fn(signing_input, signature)
+            return 0
+        if kind == "empty-await":
+            for _ in queue[:n]:
+                await _empty()
+            return 0
+        app = next(r[1] for r in REQUESTS if r[0] == kind)
         bad = 0
         for headers in queue[:n]:
             if (await self.request(app, headers)).status != 200:
@@ -249,8 +266,7 @@ async def drive(setup: dict[str, Any], warmup: int) -> None:
     bench = Setup(setup)
     await bench.probes()
     for kind in KINDS:
-        if kind not in CALLS:
-            bench.prep(kind, warmup)
+        bench.prep(kind, warmup)
         if await bench.run(kind, warmup):
             raise RuntimeError(f"warm-up of {kind}: a status other than 200")
     gc.collect()
@@ -262,8 +278,7 @@ async def drive(setup: dict[str, Any], warmup: int) -> None:
             return
         verb, kind, n = command
         if verb == "prep":
-            if kind not in CALLS:
-                bench.prep(kind, int(n))
+            bench.prep(kind, int(n))
             print("done 0", flush=True)
         else:
             print(f"done {await bench.run(kind, int(n))}", flush=True)
@@ -350,14 +365,12 @@ async def drive_wall(setup: dict[str, Any], rounds: int, per: int, warmup: int) 
     await bench.probes()
     kinds = [k for k in KINDS if not k.startswith("empty")]
     for kind in kinds:
-        if kind not in CALLS:
-            bench.prep(kind, warmup)
+        bench.prep(kind, warmup)
         await bench.run(kind, warmup)
     times: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(rounds):
         for kind in kinds if r % 2 == 0 else kinds[::-1]:
-            if kind not in CALLS:
-                bench.prep(kind, per)
+            bench.prep(kind, per)
             gc.collect()
             started = time.perf_counter()
             bad = await bench.run(kind, per)
