@@ -84,7 +84,7 @@ bench-sdk-verifier: $(BENCH_STAMP)
 
 # Issue 18's bar, in process under callgrind: a DPoP request on a cached token (ES256 and
 # EdDSA proofs) against a cache-hit Bearer request plus the raw cryptography verify of the
-# proof's signature; then a wall-clock side-by-side (~3 min; needs valgrind).
+# proof's signature; then a wall-clock side-by-side (~1 min; needs valgrind).
 .PHONY: bench-dpop
 bench-dpop: $(BENCH_STAMP)
 	$(PY) bench/dpop_instructions.py

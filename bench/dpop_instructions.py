@@ -39,13 +39,13 @@ Where the DPoP path's instructions go: a second process counts its steps alone (
 ``key_from_jwk``, ``jwk_thumbprint``, ``decode_jws`` of the proof, the ``ath`` hash, the
 ``htu`` normalisation, ``ReplayCache.seen``, the package's ``VerificationKey.verify`` and the
 whole ``DPoPProofVerifier.verify`` (with a replay guard that never refuses, so one proof can be
-checked N times); and ``callgrind_annotate --inclusive=yes`` of the 2N batches gives the C
-functions (OpenSSL, the interpreter) per request, DPoP minus Bearer.
+checked N times); and ``callgrind_annotate`` (exclusive) of the 2N batches gives the C
+functions (OpenSSL, the interpreter) per request, DPoP minus Bearer + raw verify.
 
 Then a wall-clock side-by-side (no valgrind): interleaved rounds of the same in-process
 requests and raw verifies, median microseconds per call.
 
-    .venv/bin/python bench/dpop_instructions.py                  # ~3 minutes on 2 cores
+    .venv/bin/python bench/dpop_instructions.py                  # ~1 minute on 2 cores
     .venv/bin/python bench/dpop_instructions.py --requests 100 --wall-rounds 0
 
 Writes ``bench/results/dpop-instructions.json`` and ``.md``; exits 1 when the bar is not met.
