@@ -82,6 +82,13 @@ bench-operations: $(BENCH_STAMP)
 bench-sdk-verifier: $(BENCH_STAMP)
 	$(PY) bench/sdk_verifier_instructions.py
 
+# Issue 18's bar, in process under callgrind: a DPoP request on a cached token (ES256 and
+# EdDSA proofs) against a cache-hit Bearer request plus the raw cryptography verify of the
+# proof's signature; then a wall-clock side-by-side (~1 min; needs valgrind).
+.PHONY: bench-dpop
+bench-dpop: $(BENCH_STAMP)
+	$(PY) bench/dpop_instructions.py
+
 # Hostile tokens mixed under locust against the fast app, bounded by HOSTILE_SECONDS; exit 1 on
 # a 5xx, a wrong decision, a request error, RSS growth or a traceback/token in the server log.
 HOSTILE_SECONDS ?= 120

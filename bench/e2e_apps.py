@@ -112,13 +112,15 @@ def floor_app(jwks_uri: str) -> ASGIApp:
 
 
 def _guarded(mcp_auth_class: Any, config: Any, issuer: str, jwks_uri: str,
-             audience: str) -> tuple[Any, Any]:
-    """``(MCPAuth, its JWT middleware)`` of either library (the same names in both)."""
+             audience: str, dpop: Any = None) -> tuple[Any, Any]:
+    """``(MCPAuth, its JWT middleware)`` of either library (the same names in both);
+    ``dpop``, when given, is mcpauth-fast's ``dpop=`` option."""
     mcp_auth = mcp_auth_class(server=config.AuthServerConfig(
         type=config.AuthServerType.OAUTH,
         metadata=config.AuthorizationServerMetadata(**_metadata(issuer, jwks_uri))))
+    options = {} if dpop is None else {"dpop": dpop}
     bearer_auth = mcp_auth.bearer_auth_middleware(
-        "jwt", audience=audience, required_scopes=REQUIRED_SCOPES)
+        "jwt", audience=audience, required_scopes=REQUIRED_SCOPES, **options)
     return mcp_auth, bearer_auth
 
 
@@ -134,12 +136,13 @@ def _whoami_app(mcp_auth: Any, bearer_auth: Any, *routes: Route) -> ASGIApp:
                      middleware=[Middleware(bearer_auth)])
 
 
-def fast_app(issuer: str, jwks_uri: str, audience: str) -> ASGIApp:
-    """mcpauth-fast in JWT mode (default algorithm allow-list, default cache size)."""
+def fast_app(issuer: str, jwks_uri: str, audience: str, dpop: Any = None) -> ASGIApp:
+    """mcpauth-fast in JWT mode (default algorithm allow-list, default cache size); with
+    ``dpop`` (``True`` or a dict), its ``dpop=`` option (bench/dpop_instructions.py)."""
     from mcpauth_fast import MCPAuth, config
     from mcpauth_fast.verifier import JwtVerifier
 
-    mcp_auth, bearer_auth = _guarded(MCPAuth, config, issuer, jwks_uri, audience)
+    mcp_auth, bearer_auth = _guarded(MCPAuth, config, issuer, jwks_uri, audience, dpop)
     verifier = bearer_auth.config.verifier
     assert isinstance(verifier, JwtVerifier)
 
