@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -73,18 +73,9 @@ def app_of(middleware: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[JwksServer]:
-    server = JwksServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 @pytest.fixture
-def mcp_auth(idp: JwksServer) -> MCPAuth:
-    return resource_mode(idp)
+def mcp_auth(jwks_server: JwksServer) -> MCPAuth:
+    return resource_mode(jwks_server)
 
 
 def client_for(mcp_auth: MCPAuth, dpop: Any = True, **options: Any) -> httpx.AsyncClient:
@@ -221,10 +212,10 @@ async def test_htu_is_the_public_url_whatever_host_the_proxy_sends(mcp_auth: MCP
                 "htu does not match the request URI")
 
 
-async def test_without_a_resource_htu_is_the_request_own_url(idp: JwksServer) -> None:
+async def test_without_a_resource_htu_is_the_request_own_url(jwks_server: JwksServer) -> None:
     from support.app_factory import auth_server_mode
 
-    mcp_auth = auth_server_mode(idp)
+    mcp_auth = auth_server_mode(jwks_server)
     async with app_of(mcp_auth.bearer_auth_middleware("jwt", audience=AUDIENCE,
                                                       dpop=True)) as http:
         token = bound_token()
@@ -369,9 +360,9 @@ async def test_a_proof_without_the_nonce_gets_one(mcp_auth: MCPAuth) -> None:
 
 
 async def test_nonces_of_one_worker_work_at_another_with_the_same_secret(
-        mcp_auth: MCPAuth, idp: JwksServer) -> None:
+        mcp_auth: MCPAuth, jwks_server: JwksServer) -> None:
     options = {"nonce": True, "nonce_secret": SECRET}
-    other = resource_mode(idp)
+    other = resource_mode(jwks_server)
     async with client_for(mcp_auth, dpop=options) as one, \
             client_for(other, dpop=options) as two, \
             client_for(other, dpop={"nonce": True, "nonce_secret": b"m" * 32}) as three:
