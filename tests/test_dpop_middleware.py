@@ -34,7 +34,7 @@ from support.metadata_server import static_config
 from support.tokens import AUDIENCE, ISSUER, claims, signing_key
 
 from mcpauth_fast import MCPAuth
-from mcpauth_fast.dpop import DPoPNonces
+from mcpauth_fast.dpop import DPoPNonces, DPoPProofVerifier
 from mcpauth_fast.exceptions import MCPAuthConfigException
 
 PUBLIC = "https://mcp.example.com"  # the origin of RESOURCE: what proofs' htu name
@@ -425,6 +425,19 @@ async def test_refusals_are_counted_by_class(mcp_auth: MCPAuth) -> None:
     refused_ = {labels["reason"]: value for labels, value in mcp_auth.metrics()[
         "mcpauth_requests_refused"]}
     assert refused_ == {"use_dpop_nonce": 1, "invalid_dpop_proof": 1, "dpop_binding": 1}
+
+
+async def test_a_crash_in_the_proof_check_is_a_401_not_a_500(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(DPoPProofVerifier, "verify", broken)
+    token = bound_token()
+    refused(await dpop_get(client, token, proof(token)), "invalid_dpop_proof",
+            "DPoP proof could not be checked")
+    assert "DPoP proof check raised KeyError" in caplog.text
 
 
 async def test_no_log_line_quotes_a_token_or_proof(client: httpx.AsyncClient,

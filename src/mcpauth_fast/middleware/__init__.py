@@ -33,6 +33,7 @@ from ..decisions import Decisions
 from ..dpop.resource import DPoPResource, dpop_token
 from ..exceptions import (
     BearerAuthExceptionCode,
+    DPoPProofError,
     MCPAuthBearerAuthException,
     MCPAuthBearerAuthExceptionDetails,
     MCPAuthConfigException,
@@ -284,7 +285,13 @@ class BearerAuthMiddleware:
         # The token first, then its proof (on every request: the cache keeps only the
         # token's own verification), then what it may do.
         info = await self._token_info(token)
-        proof = await dpop.check(scope, token, info)
+        try:
+            proof = await dpop.check(scope, token, info)
+        except MCPAuthException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as for tokens: a bug is no 500 for bad input
+            logger.warning("DPoP proof check raised %s", type(exc).__name__)
+            raise DPoPProofError("DPoP proof could not be checked") from None
         self._check_policy(info)
         return info, dpop.fresh_nonce(proof)
 
