@@ -176,6 +176,13 @@ REFUSED_PROOFS = {
     "iat future": (lambda t: proof(t, iat=int(time.time()) + 301), "iat is in the future"),
     "no jti": (lambda t: proof(t, jti=None), "jti is missing or not a string"),
     "no ath": (lambda t: proof(None), "ath is missing"),
+    "no htm": (lambda t: proof(t, method=None), "htm does not match the request method"),
+    "no htu": (lambda t: proof(t, htu=None), "htu does not match the request URI"),
+    "no iat": (lambda t: proof(t, iat=None), "iat is missing or not a number"),
+    "no jwk": (lambda t: proof(t, header={"jwk": None}), "jwk is missing"),
+    "HS256": (lambda t: proof(t, header={"alg": "HS256"}), "alg is not allowed"),
+    "wrong ath": (lambda t: proof(t, ath="not-the-right-hash"),
+                  "ath does not match the access token"),
 }
 
 
@@ -280,6 +287,14 @@ async def test_required_dpop_refuses_bearer_tokens(mcp_auth: MCPAuth) -> None:
         assert len(challenges(bearer)) == 1
         token = bound_token()
         assert (await dpop_get(http, token, proof(token))).status_code == 200
+
+
+async def test_another_audience_is_refused_in_the_dpop_challenge(
+        client: httpx.AsyncClient) -> None:
+    token = bound_token(aud="https://not-this-server.example.com/mcp")
+    response = await dpop_get(client, token, proof(token))
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_audience")
+    assert challenges(response)[1].startswith('DPoP error="invalid_token"')
 
 
 async def test_scopes_are_checked_after_the_proof(client: httpx.AsyncClient) -> None:
