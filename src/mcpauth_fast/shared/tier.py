@@ -484,9 +484,12 @@ class SharedTier:
             except FAILURES as error:
                 self._listening.clear()
                 link.failed(error)
-                # The commands' idle connections lead to the same server: without this, the
-                # first command after it is back fails on one, a second outage.
-                await link.drop_idle()
+                if not self.config.cluster:
+                    # The commands' idle connections lead to the same server: without this,
+                    # the first command after it is back fails on one, a second outage. (A
+                    # cluster client finds its nodes again itself, and replacing it here
+                    # would close connections that other requests are using.)
+                    await link.drop_idle()
             finally:
                 if pubsub is not None:
                     await _quietly(pubsub.aclose())
