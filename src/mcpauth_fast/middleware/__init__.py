@@ -214,9 +214,7 @@ class BearerAuthMiddleware:
                 else:
                     info = found
             else:
-                info = await self._token_info(bearer_token(scope["headers"],
-                                                           self._max_token_bytes))
-                self._check_policy(info)
+                info = await self._bearer_info(scope)
             if flags & FORM_BODY or scope.get("query_string"):  # a token sent twice?
                 receive = await check_one_method(scope, receive, bool(flags & FORM_BODY))
         except MCPAuthException as error:
@@ -257,6 +255,16 @@ class BearerAuthMiddleware:
         self._check_policy(info)
         return info
 
+    async def _bearer_info(self, scope: Scope) -> AuthInfo:
+        """The ``AuthInfo`` of the request's Bearer token, its policy checked."""
+        lookup = self._lookup
+        if lookup is not None:
+            found = lookup(scope["headers"])
+            return await self._verify_miss(found) if type(found) is str else found
+        info = await self._token_info(bearer_token(scope["headers"], self._max_token_bytes))
+        self._check_policy(info)
+        return info
+
     async def _token_info(self, token: str) -> AuthInfo:
         """The verified ``AuthInfo`` of ``token``, from the cache when it is there."""
         jwt = self._jwt
@@ -272,14 +280,7 @@ class BearerAuthMiddleware:
         authorization = find_authorization(scope["headers"])
         token = dpop_token(authorization, self._max_token_bytes) if authorization else None
         if token is None:  # a Bearer token, or no credentials
-            lookup = self._lookup
-            if lookup is not None:
-                found = lookup(scope["headers"])
-                info = await self._verify_miss(found) if type(found) is str else found
-            else:
-                info = await self._token_info(bearer_token(scope["headers"],
-                                                           self._max_token_bytes))
-                self._check_policy(info)
+            info = await self._bearer_info(scope)
             dpop.check_bearer(info)
             return info, None
         # The token first, then its proof (on every request: the cache keeps only the
