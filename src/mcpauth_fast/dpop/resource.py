@@ -117,7 +117,7 @@ def _invalid(message: str) -> MCPAuthConfigException:
 def bound_key(info: AuthInfo) -> str | None:
     """The ``cnf.jkt`` a token is bound to (RFC 9449 section 6), or None."""
     cnf = info.claims.get("cnf")
-    if type(cnf) is not dict and not isinstance(cnf, Mapping):
+    if not isinstance(cnf, Mapping):
         return None
     jkt = cnf.get("jkt")
     return jkt if type(jkt) is str else None
@@ -155,7 +155,6 @@ class DPoPResource:
 
     def __init__(self, options: DPoPOptions, resource: str | None = None,
                  tier: SharedTier | None = None) -> None:
-        self.options = options
         self.required = options.required
         try:
             self.verifier = DPoPProofVerifier(
