@@ -4,6 +4,7 @@ read a dump's instruction total (bench/e2e_instructions.py, bench/operations_ins
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,27 @@ async def serve_batches(one: Callable[[], Awaitable[Any]], warmup: int) -> None:
             if (await one()).status != 200:
                 bad += 1
         print(f"done {bad}", flush=True)
+
+
+async def serve_parts(sync_parts: dict[str, Callable[[], Any]],
+                      async_parts: dict[str, Callable[[], Awaitable[Any]]]) -> None:
+    """The counted child's side for steps alone (after its own warm-up): ``ready`` and the
+    names, then for each line of stdin (``<part> <n>``) that many calls, ``done 0``, until
+    ``quit``. Sync parts are called, async ones awaited, each in a loop of its own."""
+    gc.collect()
+    gc.freeze()
+    print("ready " + json.dumps([*sync_parts, *async_parts]), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            return
+        name, _, count = line.rstrip("\n").rpartition(" ")
+        if name in sync_parts:
+            fn = sync_parts[name]
+            for _ in range(int(count)):
+                fn()
+        else:
+            afn = async_parts[name]
+            for _ in range(int(count)):
+                await afn()
+        print("done 0", flush=True)
+

@@ -346,17 +346,7 @@ async def drive_parts(setup: dict[str, Any], warmup: int) -> None:
     for fn in parts.values():
         for _ in range(warmup):
             fn()
-    gc.collect()
-    gc.freeze()
-    print("ready " + json.dumps(list(parts)), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "quit":
-            return
-        name, _, count = line.strip().rpartition(" ")
-        fn = parts[name]
-        for _ in range(int(count)):
-            fn()
-        print("done 0", flush=True)
+    await callgrind.serve_parts(parts, {})
 
 
 async def drive_wall(setup: dict[str, Any], rounds: int, per: int, warmup: int) -> None:

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import platform
 import shutil
@@ -360,22 +359,7 @@ async def drive_parts(setup: dict[str, Any], warmup: int) -> None:
         f"_authorize_operation, all of it ({RULED_TOOL})":
             lambda: asgi._authorize_operation(info, {**scope}, receive, send),
     }
-    gc.collect()
-    gc.freeze()
-    print("ready " + json.dumps([*sync_parts, *async_parts]), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "quit":
-            return
-        name, _, count = line.rstrip("\n").rpartition(" ")
-        if name in sync_parts:
-            fn = sync_parts[name]
-            for _ in range(int(count)):
-                fn()
-        else:
-            fn = async_parts[name]
-            for _ in range(int(count)):
-                await fn()
-        print("done 0", flush=True)
+    await callgrind.serve_parts(sync_parts, async_parts)
 
 
 def child(argv: list[str]) -> int:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import shutil
 import sys
@@ -193,17 +192,7 @@ async def drive_parts(setup: dict[str, Any], warmup: int) -> None:
         for _ in range(warmup):
             await fn()
     assert (await ours.verify_token(token)) is (await ours.verify_token(token))
-    gc.collect()
-    gc.freeze()
-    print("ready " + json.dumps(list(parts)), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "quit":
-            return
-        name, _, count = line.strip().rpartition(" ")
-        fn = parts[name]
-        for _ in range(int(count)):
-            await fn()
-        print("done 0", flush=True)
+    await callgrind.serve_parts({}, parts)
 
 
 def child(argv: list[str]) -> int:
